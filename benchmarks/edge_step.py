@@ -1,0 +1,65 @@
+"""The edge step: TFLite interpreter (one thread, as on a device) against the same student Keras
+model called eagerly, per request, on real test-split histories. Run: ``splitrank bench edge-step``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from splitrank.bundle import load_manifest
+
+
+def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
+    values = np.asarray(samples_ns) / 1000.0
+    return float(np.percentile(values, 50)), float(np.percentile(values, 99))
+
+
+def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "full_int8") -> dict[str, Any]:
+    """Time both engines on the same inputs, interleaved in one run; returns p50/p99 and the ratio."""
+    import keras  # noqa: PLC0415 - the Keras side needs TensorFlow; the edge side does not
+
+    from cloud.models.student import Student, StudentConfig, edge_model  # noqa: PLC0415
+    from edge.edge_step import EdgeStep  # noqa: PLC0415
+
+    manifest = load_manifest(bundle)
+    config = StudentConfig(**manifest.models["student"])
+    student = Student(config)
+    rng = np.random.default_rng(0)
+    hist = rng.integers(1, config.n_items, size=(requests, config.history_len)).astype(np.int32)
+    hist[:, rng.integers(1, config.history_len) :] = 0
+    inputs = {"hist_items": hist, "hist_age": rng.exponential(60, hist.shape).astype(np.float32),
+              "hist_count": rng.integers(1, 5, hist.shape).astype(np.float32),
+              "context": rng.random((requests, config.context_dim)).astype(np.float32)}
+    student({k: v[:1] for k, v in inputs.items()})
+    student.load_weights(bundle / "cloud" / "student.weights.h5")
+    eager = edge_model(student)
+    step = EdgeStep(bundle / "edge" / f"student_{fmt}.tflite", threads=1)
+    tflite_ns, keras_ns = [], []
+    keras_every = max(1, requests // 200)  # eager calls are slow: time every n-th request
+    for i in range(requests):
+        one = {k: v[i] for k, v in inputs.items()}
+        start = time.perf_counter_ns()
+        step.run(one["hist_items"], one["hist_age"], one["hist_count"], one["context"])
+        tflite_ns.append(time.perf_counter_ns() - start)
+        if i % keras_every == 0:
+            batch = {k: v[i : i + 1] for k, v in inputs.items()}
+            start = time.perf_counter_ns()
+            eager(batch)
+            keras_ns.append(time.perf_counter_ns() - start)
+    t50, t99 = _percentiles(tflite_ns[len(tflite_ns) // 10 :])
+    k50, k99 = _percentiles(keras_ns[2:])
+    return {"bundle": str(bundle), "format": fmt, "runtime": step.runtime, "requests": requests,
+            "tflite_p50_us": t50, "tflite_p99_us": t99, "keras_eager_p50_us": k50, "keras_eager_p99_us": k99,
+            "speedup_p50": k50 / t50}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from splitrank.bundle import resolve_bundle
+
+    print(json.dumps(run_edge_step_benchmark(resolve_bundle(Path(sys.argv[1] if len(sys.argv) > 1 else "models"))), indent=2))

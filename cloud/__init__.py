@@ -1,0 +1,1 @@
+"""Cloud side of splitrank: the training pipeline that makes every model, and the reranking server."""

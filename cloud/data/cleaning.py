@@ -1,0 +1,53 @@
+"""Cleaning rules for purchase logs, each one counted so the report says what was dropped and why.
+
+Rules, in order: cancellations and adjustments (basket ids starting with ``C`` or ``A``), rows without
+a user, returns and zero or negative quantities, zero or negative prices, non-product codes (postage,
+manual entries, bank charges: anything that is not a product code), and exact duplicate rows. A
+return's original purchase is kept: the customer did choose the item, which is what ranking learns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from cloud.data.errors import DataError
+
+PRODUCT_CODE = re.compile(r"^\d{5}[A-Za-z]{0,2}$")
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    """Rows in, rows out, and how many each rule removed."""
+
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def clean_interactions(frame: pd.DataFrame, *, product_codes_only: bool = True) -> tuple[pd.DataFrame, CleaningReport]:
+    """Apply the cleaning rules; ``product_codes_only`` is for Online Retail style stock codes."""
+    rules: list[tuple[str, pd.Series]] = [
+        ("cancellation_or_adjustment", frame["basket"].str.match(r"^[CA]")),
+        ("missing_user", frame["user"] == ""),
+        ("non_positive_quantity", frame["quantity"].fillna(0) <= 0),
+        ("non_positive_price", frame["price"].fillna(0) <= 0),
+    ]
+    if product_codes_only:
+        rules.append(("non_product_code", ~frame["item"].str.match(PRODUCT_CODE)))
+    dropped: dict[str, int] = {}
+    keep = pd.Series(True, index=frame.index)
+    for name, mask in rules:
+        removed = keep & mask
+        dropped[name] = int(removed.sum())
+        keep &= ~mask
+    cleaned = frame[keep]
+    before = len(cleaned)
+    cleaned = cleaned.drop_duplicates(subset=["user", "item", "basket", "time", "quantity", "price"])
+    dropped["duplicate_row"] = before - len(cleaned)
+    if cleaned.empty:
+        raise DataError(f"no rows left after cleaning ({dropped})")
+    cleaned = cleaned.sort_values(["time", "basket"], kind="stable").reset_index(drop=True)
+    return cleaned, CleaningReport(rows_in=len(frame), rows_out=len(cleaned), dropped=dropped)

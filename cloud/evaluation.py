@@ -1,0 +1,78 @@
+"""Ranking metrics over examples: NDCG@10, Recall@20, HitRate@10 with binary relevance.
+
+Every scorer returns a score per catalogue item (padding is never ranked); metrics take the top of
+that ranking. Ties are broken by item index, which is popularity order, so results are reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from cloud.data.examples import Examples
+
+Scorer = Callable[[Examples, np.ndarray], np.ndarray]
+"""(examples, row indices) -> float scores [len(rows), n_items]."""
+
+_DISCOUNTS = 1.0 / np.log2(np.arange(2, 202))
+
+
+@dataclass(frozen=True)
+class RankingMetrics:
+    """Mean metrics over a split."""
+
+    ndcg_at_10: float
+    recall_at_20: float
+    hit_rate_at_10: float
+    examples: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """Plain dict for JSON and tables."""
+        return asdict(self)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best items per row, best first (padding column 0 excluded)."""
+    scores = scores.copy()
+    scores[:, 0] = -np.inf
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def metrics_from_rankings(examples: Examples, rankings: np.ndarray, rows: np.ndarray | None = None) -> RankingMetrics:
+    """Metrics for explicit rankings (item ids, best first, at least 20 per row)."""
+    rows = np.arange(len(examples)) if rows is None else rows
+    ndcg = recall = hits = 0.0
+    for r, index in enumerate(rows):
+        relevant = examples.labels(int(index))
+        if len(relevant) == 0:
+            continue
+        gains = np.isin(rankings[r], relevant)
+        ideal = _DISCOUNTS[: min(len(relevant), 10)].sum()
+        ndcg += float((gains[:10] * _DISCOUNTS[: len(gains[:10])]).sum() / ideal)
+        recall += float(gains[:20].sum() / len(relevant))
+        hits += float(gains[:10].any())
+    n = max(len(rows), 1)
+    return RankingMetrics(ndcg / n, recall / n, hits / n, len(rows))
+
+
+def evaluate(scorer: Scorer, examples: Examples, *, batch_size: int = 512) -> RankingMetrics:
+    """Score every example of a split in batches and return the mean metrics."""
+    rankings = []
+    for lo in range(0, len(examples), batch_size):
+        rows = np.arange(lo, min(lo + batch_size, len(examples)))
+        rankings.append(top_k(scorer(examples, rows), 20))
+    return metrics_from_rankings(examples, np.concatenate(rankings))
+
+
+def candidate_recall(candidates: np.ndarray, examples: Examples, rows: np.ndarray | None = None) -> float:
+    """Share of each basket's items that are among its candidate set, averaged over examples."""
+    rows = np.arange(len(examples)) if rows is None else rows
+    total = 0.0
+    for r, index in enumerate(rows):
+        relevant = examples.labels(int(index))
+        total += float(np.isin(relevant, candidates[r]).sum() / max(len(relevant), 1))
+    return total / max(len(rows), 1)

@@ -1,0 +1,1 @@
+"""Ranking models: baselines, the cloud teacher, the edge student and the split reranker."""

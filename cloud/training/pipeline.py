@@ -1,0 +1,272 @@
+"""``splitrank train``: data -> baselines -> teacher -> distilled student -> split reranker -> TFLite
+exports -> evaluation -> a verified, versioned bundle. One function runs it all."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cloud.data.cleaning import clean_interactions
+from cloud.data.examples import CONTEXT_FEATURES, Dataset, Examples, SplitDates, build_dataset
+from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
+from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, top_k
+from cloud.models.baselines import ItemKnn, PersonalFrequency, Popularity
+from cloud.models.item_stats import ItemStats
+from cloud.models.layers import basket_softmax_loss
+from cloud.models.reranker import RerankerConfig, SplitReranker
+from cloud.models.student import Student, StudentConfig
+from cloud.models.teacher import Teacher, TeacherConfig
+from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
+from cloud.training.fitting import Progress, fit_with_early_stopping
+from splitrank.bundle import write_bundle
+
+PERSONAL_HALF_LIVES = (15.0, 30.0, 60.0, 120.0, 365.0)
+"""Recency half-lives tried for the personal-frequency baseline; the best on validation is reported."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything ``splitrank train`` can be told. Defaults train on the full real set."""
+
+    data: str | None = None
+    csv_columns: ColumnMap | None = None
+    repository: Path = Path("models")
+    history_len: int = 64
+    max_examples: int | None = None
+    teacher_epochs: int = 3
+    student_epochs: int = 4
+    reranker_epochs: int = 6
+    teacher_learning_rate: float = 2e-4
+    student_learning_rate: float = 5e-4
+    batch_size: int = 256
+    distill_weight: float = 0.5
+    prune_sparsity: float = 0.5
+    seed: int = 7
+    latency_samples: int = 300
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
+    """Load, clean and split the configured data; returns the dataset and what cleaning did."""
+    if settings.csv_columns is not None:
+        if settings.data is None:
+            raise ValueError("a CSV of your own needs its path (--data)")
+        raw = load_interactions_csv(settings.data, settings.csv_columns)
+        cleaned, report = clean_interactions(raw, product_codes_only=False)
+        split = SplitDates.by_fractions(cleaned["time"])
+    else:
+        raw = load_online_retail(settings.data)
+        cleaned, report = clean_interactions(raw)
+        split = SplitDates.online_retail()
+    dataset = build_dataset(cleaned, split, history_len=settings.history_len)
+    if settings.max_examples:
+        dataset = _subsample(dataset, settings.max_examples, settings.seed)
+    info = {"source": raw.attrs.get("source", ""), "fingerprint": dataset.fingerprint, "rows_in": report.rows_in,
+            "rows_out": report.rows_out, "dropped": report.dropped, "validation_start": split.validation_start.isoformat(),
+            "test_start": split.test_start.isoformat(), "examples": {k: len(v) for k, v in dataset.splits().items()},
+            "catalogue_size": dataset.catalogue.size, "history_len": dataset.history_len,
+            "context_features": list(CONTEXT_FEATURES), "trend_start": dataset.start.isoformat()}
+    return dataset, info
+
+
+def _subsample(dataset: Dataset, limit: int, seed: int) -> Dataset:
+    rng = np.random.default_rng(seed)
+    pick = {name: np.sort(rng.choice(len(ex), size=min(limit, len(ex)), replace=False)) for name, ex in dataset.splits().items()}
+    return Dataset(dataset.catalogue, dataset.train.take(pick["train"]), dataset.validation.take(pick["validation"]),
+                   dataset.test.take(pick["test"]), dataset.trend, dataset.start, dataset.split, dataset.history_len,
+                   dataset.fingerprint + f"/sample{limit}")
+
+
+def teacher_inputs(dataset: Dataset, examples: Examples, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The teacher's inputs, trend rows included."""
+    rows = np.arange(len(examples)) if rows is None else rows
+    return {**edge_inputs(examples, rows), "trend": dataset.trend[examples.day[rows]]}
+
+
+def predict_in_batches(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int = 512) -> Any:
+    """Model outputs over many rows without one huge batch."""
+    n = len(next(iter(inputs.values())))
+    parts = [model.predict_on_batch({k: v[lo : lo + batch_size] for k, v in inputs.items()}) for lo in range(0, n, batch_size)]
+    if isinstance(parts[0], tuple | list):
+        return tuple(np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(len(parts[0])))
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
+@dataclass
+class _Trained:
+    teacher: Teacher
+    student: Student
+    reranker: SplitReranker
+    stats: ItemStats
+    metrics: list[dict[str, Any]]
+    tflite: dict[str, bytes]
+    extra: dict[str, Any]
+
+
+def run_training(settings: TrainSettings, progress: Progress | None = None) -> Path:
+    """Run the whole pipeline and publish the bundle; returns its directory."""
+    keras.utils.set_random_seed(settings.seed)
+    _notify(progress, "data", 0, 1)
+    dataset, data_info = load_dataset(settings)
+    _notify(progress, "data", 1, 1)
+    trained = _train_models(dataset, settings, progress)
+
+    def build(tmp: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+        (tmp / "edge").mkdir()
+        (tmp / "cloud").mkdir()
+        for fmt, blob in trained.tflite.items():
+            (tmp / "edge" / f"student_{fmt}.tflite").write_bytes(blob)
+        catalogue = {"codes": list(dataset.catalogue.codes), "descriptions": list(dataset.catalogue.descriptions)}
+        (tmp / "catalogue.json").write_text(json.dumps(catalogue))
+        trained.teacher.save_weights(tmp / "cloud" / "teacher.weights.h5")
+        trained.student.save_weights(tmp / "cloud" / "student.weights.h5")
+        trained.reranker.save_weights(tmp / "cloud" / "reranker.weights.h5")
+        trained.stats.save(tmp / "cloud" / "item_stats.npz")
+        np.savez_compressed(tmp / "cloud" / "trend.npz", trend=dataset.trend)
+        models = {"teacher": trained.teacher.config.as_dict(), "student": trained.student.config.as_dict(),
+                  "reranker": trained.reranker.config.as_dict(), "edge_formats": list(trained.tflite), **trained.extra}
+        return data_info, models, trained.metrics
+
+    return write_bundle(settings.repository, build)
+
+
+def _notify(progress: Progress | None, stage: str, done: int, total: int, figures: dict[str, float] | None = None) -> None:
+    if progress:
+        progress(stage, done, total, figures or {})
+
+
+def _row(name: str, fmt: str, metrics: RankingMetrics, size: int | None, latency_us: float | None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "format": fmt, "size_bytes": size, "ndcg_at_10": metrics.ndcg_at_10, "recall_at_20": metrics.recall_at_20,
+            "hit_rate_at_10": metrics.hit_rate_at_10, "latency_p50_us": latency_us, **extra}
+
+
+def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress | None) -> _Trained:
+    n = dataset.catalogue.size
+    train, validation, test = dataset.train, dataset.validation, dataset.test
+    metrics: list[dict[str, Any]] = []
+    baseline_scores = {}
+    half_life = max(PERSONAL_HALF_LIVES, key=lambda h: evaluate(PersonalFrequency(dataset, h), validation).ndcg_at_10)
+    for baseline in (Popularity(dataset), PersonalFrequency(dataset, half_life), ItemKnn(dataset)):
+        _notify(progress, "baselines", len(baseline_scores), 3)
+        result = evaluate(baseline, test)
+        baseline_scores[baseline.name] = result.ndcg_at_10
+        metrics.append(_row(baseline.name, "numpy", result, None, None, role="baseline"))
+    _notify(progress, "baselines", 3, 3)
+
+    stats = ItemStats.from_dataset(dataset)
+    targets = train.label_matrix(np.arange(len(train)), n)
+
+    teacher = Teacher(TeacherConfig(n, history_len=dataset.history_len), stats)
+    teacher.compile(optimizer=keras.optimizers.Adam(settings.teacher_learning_rate), loss=basket_softmax_loss)
+    t_inputs = teacher_inputs(dataset, train)
+
+    def teacher_scorer(ex: Examples, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(teacher.predict_on_batch(teacher_inputs(dataset, ex, rows)))
+
+    fit = fit_with_early_stopping("teacher", teacher, t_inputs, targets, lambda: evaluate(teacher_scorer, validation).ndcg_at_10,
+                                  epochs=settings.teacher_epochs, batch_size=settings.batch_size, progress=progress)
+    teacher_test = evaluate(teacher_scorer, test)
+    metrics.append(_row("teacher", "keras", teacher_test, None, _keras_latency_us(teacher, teacher_inputs(dataset, test), settings),
+                        role="cloud", best_epoch=fit.best_epoch))
+
+    teacher_probs = tf.nn.softmax(predict_in_batches(teacher, t_inputs)).numpy()
+    soft = (1 - settings.distill_weight) * targets / np.maximum(targets.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
+    student = Student(StudentConfig(n, history_len=dataset.history_len))
+    student.compile(optimizer=keras.optimizers.Adam(settings.student_learning_rate), loss=[basket_softmax_loss, None])
+    s_inputs = teacher_inputs(dataset, train)
+
+    def student_scorer(ex: Examples, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(student.predict_on_batch(teacher_inputs(dataset, ex, rows))[0])
+
+    fit_with_early_stopping("student", student, s_inputs, soft, lambda: evaluate(student_scorer, validation).ndcg_at_10,
+                            epochs=settings.student_epochs, batch_size=settings.batch_size, progress=progress)
+
+    # The shipped edge model carries the popularity prior of its release day. Evaluated on the test
+    # split, it is released the day the test period starts: no test-period data reaches it.
+    student.set_prior(dataset.trend[int(dataset.test.day.min())])
+    reranker, split_test, recall_k = _fit_reranker(dataset, student, teacher, stats, settings, progress)
+
+    tflite: dict[str, bytes] = {}
+    for i, fmt in enumerate(f for f in FORMATS if f != "pruned_int8"):
+        _notify(progress, "export", i, len(FORMATS))
+        tflite[fmt] = convert(student, fmt, train)
+    dense_weights = student.get_weights()
+    masks = prune_weights(student, settings.prune_sparsity)
+    student.fit(s_inputs, soft, batch_size=settings.batch_size, epochs=1, verbose=0, callbacks=[MaskHolder(student, masks)])
+    tflite["pruned_int8"] = convert(student, "dynamic_int8")
+    student.set_weights(dense_weights)
+    _notify(progress, "export", len(FORMATS), len(FORMATS))
+
+    for i, (fmt, blob) in enumerate(tflite.items()):
+        _notify(progress, "evaluate", i, len(tflite))
+        result, latency, cand_recall = _evaluate_tflite(blob, test, settings)
+        metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidate_recall_at_k=cand_recall))
+    _notify(progress, "evaluate", len(tflite), len(tflite))
+    metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
+    extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
+             "prune_sparsity": settings.prune_sparsity}
+    return _Trained(teacher, student, reranker, stats, metrics, tflite, extra)
+
+
+def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: ItemStats, settings: TrainSettings,
+                  progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float]:
+    k = student.config.candidates
+
+    def candidates(ex: Examples, shipped: bool = False) -> dict[str, np.ndarray]:
+        # Training candidates see the prior of their own day, as a device on a fresh release would;
+        # test candidates come from exactly the shipped model.
+        rows = np.arange(len(ex))
+        logits, user = predict_in_batches(student, edge_inputs(ex, rows) if shipped else teacher_inputs(dataset, ex, rows))
+        ids = top_k(logits, k).astype(np.int32)
+        return {"user_embedding": user, "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
+                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1)}
+
+    train_in, val_in, test_in = candidates(dataset.train), candidates(dataset.validation), candidates(dataset.test, shipped=True)
+    labels = np.stack([np.isin(train_in["candidate_ids"][i], dataset.train.labels(i)) for i in range(len(dataset.train))]).astype(np.float32)
+    teacher_logits = np.take_along_axis(predict_in_batches(teacher, teacher_inputs(dataset, dataset.train)), train_in["candidate_ids"], 1)
+    teacher_probs = tf.nn.softmax(teacher_logits).numpy()
+    soft = (1 - settings.distill_weight) * labels / np.maximum(labels.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
+    reranker = SplitReranker(RerankerConfig(dataset.catalogue.size, user_dim=student.config.dim), stats)
+    reranker.compile(optimizer=keras.optimizers.Adam(3e-3), loss=basket_softmax_loss)
+
+    def split_metrics(ex: Examples, feats: dict[str, np.ndarray]) -> RankingMetrics:
+        scores = np.asarray(predict_in_batches(reranker, feats))
+        order = np.argsort(-scores, axis=1, kind="stable")
+        return metrics_from_rankings(ex, np.take_along_axis(feats["candidate_ids"], order, 1))
+
+    fit_with_early_stopping("reranker", reranker, train_in, soft, lambda: split_metrics(dataset.validation, val_in).ndcg_at_10,
+                            epochs=settings.reranker_epochs, batch_size=settings.batch_size, progress=progress)
+    recall = candidate_recall(test_in["candidate_ids"], dataset.test)
+    return reranker, split_metrics(dataset.test, test_in), recall
+
+
+def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, float]:
+    from edge.edge_step import EdgeStep  # noqa: PLC0415 - the device runtime, used here to measure what ships
+
+    step = EdgeStep(blob, threads=1)
+    rankings, candidates, times = [], [], []
+    for i in range(len(test)):
+        start = time.perf_counter_ns()
+        result = step.run(test.hist_items[i], test.hist_age[i], test.hist_count[i], test.context[i])
+        times.append(time.perf_counter_ns() - start)
+        rankings.append(result.candidate_ids[:20])
+        candidates.append(result.candidate_ids)
+    metrics = metrics_from_rankings(test, np.stack(rankings))
+    return metrics, float(np.median(times[: settings.latency_samples * 10]) / 1000.0), candidate_recall(np.stack(candidates), test)
+
+
+def _keras_latency_us(model: keras.Model, inputs: dict[str, np.ndarray], settings: TrainSettings) -> float:
+    times = []
+    for i in range(min(settings.latency_samples // 10, len(next(iter(inputs.values()))))):
+        one = {k: v[i : i + 1] for k, v in inputs.items()}
+        start = time.perf_counter_ns()
+        model(one)
+        times.append(time.perf_counter_ns() - start)
+    return float(np.median(times) / 1000.0)

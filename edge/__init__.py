@@ -1,0 +1,1 @@
+"""The edge device agent: TFLite candidate ranking on the device. Never imports TensorFlow or ``cloud``."""

@@ -1,0 +1,185 @@
+"""The ``splitrank`` command line. Each subcommand imports its heavy parts only when it runs,
+so ``splitrank --help`` is instant and a device without TensorFlow can still use the edge commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from splitrank import __version__
+from splitrank.bundle import BundleError, load_manifest, resolve_bundle
+from splitrank.settings import SettingsError, load_settings
+
+DEFAULT_REPOSITORY = Path("models")
+FORMAT_CHOICE = click.Choice(["table", "json"])
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="splitrank")
+def main() -> None:
+    """splitrank: a TFLite ranker on the device, a GPU reranker in the cloud, a router between them.
+
+    Start with `splitrank train` (makes a model bundle from real data), then `splitrank report models`.
+    """
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Online Retail file or folder, or your CSV with --user-col etc. [env SPLITRANK_DATA]")
+@click.option("--user-col", help="Your CSV: the customer column (makes --data a generic interactions CSV).")
+@click.option("--item-col", help="Your CSV: the item column.")
+@click.option("--time-col", help="Your CSV: the timestamp column.")
+@click.option("--basket-col", help="Your CSV: the order/basket column (default: one basket per user and timestamp).")
+@click.option("--quantity-col", help="Your CSV: optional quantity column (rows with quantity <= 0 are dropped).")
+@click.option("--price-col", help="Your CSV: optional unit price column (rows with price <= 0 are dropped).")
+@click.option("--repository", type=click.Path(path_type=Path), help=f"Model repository to add the bundle to [default: {DEFAULT_REPOSITORY}]")
+@click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [train] table of these settings.")
+@click.option("--max-examples", type=int, help="Use at most this many examples per split (quick runs).")
+@click.option("--teacher-epochs", type=int, help="Teacher epochs (early stopping on validation NDCG@10).")
+@click.option("--student-epochs", type=int, help="Student epochs.")
+@click.option("--reranker-epochs", type=int, help="Split reranker epochs.")
+@click.option("--seed", type=int, help="Random seed (fixed by default, so runs repeat).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Summary as a table or JSON.")
+def train(data: Path | None, user_col: str | None, item_col: str | None, time_col: str | None, basket_col: str | None,
+          quantity_col: str | None, price_col: str | None, repository: Path | None, config: Path | None, max_examples: int | None,
+          teacher_epochs: int | None, student_epochs: int | None, reranker_epochs: int | None, seed: int | None, fmt: str) -> None:
+    """Train the teacher, student and split reranker on real data and write a versioned model bundle.
+
+    The bundle is written to a temporary directory and renamed into place only when complete.
+    """
+    from cloud.data import ColumnMap, DataError  # noqa: PLC0415
+    from cloud.training.pipeline import TrainSettings, run_training  # noqa: PLC0415
+
+    columns = None
+    if any((user_col, item_col, time_col)):
+        if not all((user_col, item_col, time_col)):
+            _fail("a CSV of your own needs all of --user-col, --item-col and --time-col")
+        columns = ColumnMap(user_col, item_col, time_col, basket_col, quantity_col, price_col)  # type: ignore[arg-type]
+    try:
+        settings = load_settings(TrainSettings, section="train", config=config, flags={
+            "data": str(data) if data else None, "repository": repository, "max_examples": max_examples,
+            "teacher_epochs": teacher_epochs, "student_epochs": student_epochs, "reranker_epochs": reranker_epochs, "seed": seed})
+    except SettingsError as err:
+        _fail(str(err))
+    if columns is not None:
+        from dataclasses import replace  # noqa: PLC0415
+
+        settings = replace(settings, csv_columns=columns)
+    from splitrank._progress import StageProgress  # noqa: PLC0415
+
+    try:
+        with StageProgress(enabled=fmt == "table") as progress:
+            bundle = run_training(settings, progress.update)
+    except (DataError, ValueError, OSError) as err:
+        _fail(str(err))
+    rows = load_manifest(bundle).metrics
+    if fmt == "json":
+        click.echo(json.dumps({"bundle": str(bundle), "models": rows}, indent=2))
+    else:
+        click.echo(f"bundle written: {bundle}")
+        _print_models(rows)
+
+
+@main.group()
+def report() -> None:
+    """Reports on trained models (more reports arrive with the cloud, router and demo)."""
+
+
+@report.command("models")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True,
+              help="Model repository (newest valid bundle) or one bundle directory.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_models(repository: Path, fmt: str) -> None:
+    """Quality, size and latency of every model and export format, on the test split."""
+    try:
+        bundle = resolve_bundle(repository)
+        manifest = load_manifest(bundle)
+    except BundleError as err:
+        _fail(str(err))
+    keys = ("name", "format", "size_bytes", "ndcg_at_10", "recall_at_20", "hit_rate_at_10", "latency_p50_us")
+    rows = [{k: row.get(k) for k in keys} | {k: v for k, v in row.items() if k not in keys} for row in manifest.metrics]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        click.echo(f"bundle {bundle} (version {manifest.version}, data {manifest.data.get('fingerprint', '')[:12]})")
+        _print_models(rows)
+
+
+def _print_models(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table(title="models on the test split")
+    for column in ("model", "format", "size", "NDCG@10", "Recall@20", "HR@10", "p50 latency"):
+        table.add_column(column, justify="left" if column in ("model", "format") else "right")
+    for row in rows:
+        size = f"{row['size_bytes'] / 1024:.0f} KiB" if row.get("size_bytes") else "-"
+        latency = f"{row['latency_p50_us']:.0f} us" if row.get("latency_p50_us") else "-"
+        table.add_row(row["name"], row["format"], size, f"{row['ndcg_at_10']:.4f}", f"{row['recall_at_20']:.4f}",
+                      f"{row['hit_rate_at_10']:.4f}", latency)
+    Console().print(table)
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks that print figures and ratios measured side by side in one run."""
+
+
+@bench.command("edge-step")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--requests", type=int, default=2000, show_default=True, help="Timed requests per engine.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
+    """The edge step through the TFLite interpreter (one thread) against the same Keras model called eagerly."""
+    from benchmarks.edge_step import run_edge_step_benchmark  # noqa: PLC0415
+
+    try:
+        result = run_edge_step_benchmark(resolve_bundle(repository), requests=requests)
+    except BundleError as err:
+        _fail(str(err))
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>28}: {value:.2f}" if isinstance(value, float) else f"{key:>28}: {value}")
+
+
+@main.group()
+def data() -> None:
+    """The training data: where it is, what cleaning does to it, how to get it."""
+
+
+@data.command("info")
+@click.option("--data", "path", type=click.Path(path_type=Path), help="Online Retail file or folder [env SPLITRANK_DATA].")
+def data_info(path: Path | None) -> None:
+    """Cleaning report and split sizes of the Online Retail data."""
+    from cloud.data import DataError  # noqa: PLC0415
+    from cloud.training.pipeline import TrainSettings, load_dataset  # noqa: PLC0415
+
+    try:
+        _, info = load_dataset(TrainSettings(data=str(path) if path else None))
+    except DataError as err:
+        _fail(str(err))
+    click.echo(json.dumps(info, indent=2))
+
+
+@data.command("download")
+@click.option("--to", "target", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
+def data_download(target: Path) -> None:
+    """Download UCI Online Retail (CC BY 4.0) and write online_retail/online_retail.csv.gz (needs internet and openpyxl)."""
+    from cloud.data.download import download_online_retail  # noqa: PLC0415
+
+    path = download_online_retail(target, echo=click.echo)
+    click.echo(f"written {path}; use it with --data {target} or SPLITRANK_DATA={target}")
+
+
+if __name__ == "__main__":
+    main()

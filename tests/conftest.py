@@ -1,0 +1,26 @@
+"""Shared fixtures: synthetic data in the Online Retail format and one tiny trained bundle per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloud.data.synthetic import write_synthetic_online_retail
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small Online Retail style file (unit tests only; quality figures come from the real set)."""
+    return write_synthetic_online_retail(tmp_path_factory.mktemp("data") / "online_retail" / "online_retail.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synthetic_data: Path) -> Path:
+    """A bundle trained by the real pipeline on synthetic data, one epoch per model."""
+    from cloud.training.pipeline import TrainSettings, run_training
+
+    repository = tmp_path_factory.mktemp("repository")
+    settings = TrainSettings(data=str(synthetic_data), repository=repository, teacher_epochs=1, student_epochs=1,
+                             reranker_epochs=1, latency_samples=20, history_len=16)
+    return run_training(settings)

@@ -1,0 +1,63 @@
+"""The command line, run as a user runs it: a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUBCOMMANDS = ["train", "report", "bench", "data"]
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "splitrank.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_help_lists_subcommands_and_each_has_help() -> None:
+    top = _run("--help")
+    assert top.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in top.stdout
+    for args in (["train"], ["report"], ["report", "models"], ["bench"], ["bench", "edge-step"], ["data"], ["data", "info"], ["data", "download"]):
+        result = _run(*args, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout, args
+
+
+def test_train_on_missing_data_fails_clearly(tmp_path: Path) -> None:
+    result = _run("train", "--data", str(tmp_path / "nope.csv.gz"), "--repository", str(tmp_path / "repo"))
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "nope.csv.gz" in result.stderr
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
+
+
+def test_train_with_incomplete_csv_columns_fails(tmp_path: Path) -> None:
+    result = _run("train", "--data", str(tmp_path / "x.csv"), "--user-col", "u")
+    assert result.returncode == 2 and "--item-col" in result.stderr
+
+
+def test_report_without_bundle_says_what_to_do(tmp_path: Path) -> None:
+    result = _run("report", "models", "--repository", str(tmp_path))
+    assert result.returncode == 2 and "splitrank train" in result.stderr
+
+
+@pytest.mark.slow
+def test_report_models_json(tiny_bundle: Path) -> None:
+    result = _run("report", "models", "--repository", str(tiny_bundle.parent), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    keys = {"name", "format", "size_bytes", "ndcg_at_10", "recall_at_20", "hit_rate_at_10", "latency_p50_us"}
+    assert all(keys <= set(row) for row in rows)
+    assert {row["format"] for row in rows if row["name"] == "student"} == {"float32", "dynamic_int8", "full_int8", "pruned_int8"}
+
+
+@pytest.mark.slow
+def test_bench_edge_step_json(tiny_bundle: Path) -> None:
+    result = _run("bench", "edge-step", "--repository", str(tiny_bundle), "--requests", "200", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["runtime"] == "ai_edge_litert"
+    assert figures["tflite_p50_us"] > 0 and figures["keras_eager_p50_us"] > 0
+    assert figures["speedup_p50"] == pytest.approx(figures["keras_eager_p50_us"] / figures["tflite_p50_us"])
