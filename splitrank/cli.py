@@ -4,6 +4,7 @@ so ``splitrank --help`` is instant and a device without TensorFlow can still use
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import click
 from splitrank import __version__
 from splitrank.bundle import BundleError, load_manifest, resolve_bundle
 from splitrank.settings import SettingsError, load_settings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the output users want
 
 DEFAULT_REPOSITORY = Path("models")
 FORMAT_CHOICE = click.Choice(["table", "json"])
