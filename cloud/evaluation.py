@@ -68,11 +68,20 @@ def evaluate(scorer: Scorer, examples: Examples, *, batch_size: int = 512) -> Ra
     return metrics_from_rankings(examples, np.concatenate(rankings))
 
 
-def candidate_recall(candidates: np.ndarray, examples: Examples, rows: np.ndarray | None = None) -> float:
-    """Share of each basket's items that are among its candidate set, averaged over examples."""
+def candidate_recall(candidates: np.ndarray, examples: Examples, rows: np.ndarray | None = None, *, repeats_only: bool = False) -> float:
+    """Share of each basket's items that are among its candidate set, averaged over examples.
+
+    ``repeats_only`` counts only basket items the customer bought before (examples without any are skipped):
+    how well the candidates keep what the customer is likely to buy again.
+    """
     rows = np.arange(len(examples)) if rows is None else rows
-    total = 0.0
+    total, counted = 0.0, 0
     for r, index in enumerate(rows):
         relevant = examples.labels(int(index))
+        if repeats_only:
+            relevant = relevant[np.isin(relevant, examples.hist_items[int(index)])]
+            if len(relevant) == 0:
+                continue
         total += float(np.isin(relevant, candidates[r]).sum() / max(len(relevant), 1))
-    return total / max(len(rows), 1)
+        counted += 1
+    return total / max(counted, 1)

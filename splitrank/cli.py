@@ -122,7 +122,7 @@ def _print_models(rows: list[dict[str, Any]]) -> None:
 
     table = Table(title="models on the test split")
     for column in ("model", "format", "size", "NDCG@10", "Recall@20", "HR@10", "p50 latency"):
-        table.add_column(column, justify="left" if column in ("model", "format") else "right")
+        table.add_column(column, justify="left" if column in ("model", "format") else "right", no_wrap=True)
     for row in rows:
         size = f"{row['size_bytes'] / 1024:.0f} KiB" if row.get("size_bytes") else "-"
         latency = f"{row['latency_p50_us']:.0f} us" if row.get("latency_p50_us") else "-"

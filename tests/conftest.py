@@ -22,5 +22,5 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, synthetic_data: Path) 
 
     repository = tmp_path_factory.mktemp("repository")
     settings = TrainSettings(data=str(synthetic_data), repository=repository, teacher_epochs=1, student_epochs=1,
-                             reranker_epochs=1, latency_samples=20, history_len=16)
+                             reranker_epochs=1, teacher_latency_samples=5, history_len=16)
     return run_training(settings)

@@ -61,3 +61,24 @@ def test_bench_edge_step_json(tiny_bundle: Path) -> None:
     assert figures["runtime"] == "ai_edge_litert"
     assert figures["tflite_p50_us"] > 0 and figures["keras_eager_p50_us"] > 0
     assert figures["speedup_p50"] == pytest.approx(figures["keras_eager_p50_us"] / figures["tflite_p50_us"])
+
+
+BAD_FILES = {
+    "corrupt gzip": (b"\x1f\x8b\x08\x00garbage", "cannot be read"),
+    "wrong columns": ("a,b\n1,2\n".encode(), "missing columns"),
+    "non-numeric quantity": (("invoice,stock_code,description,quantity,invoice_date,unit_price,customer_id,country\n"
+                              "536365,85123A,X,lots,2010-12-01T08:26:00,2.55,17850,UK\n").encode(), "'quantity' must be numeric"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_train_on_bad_data_names_the_problem_and_writes_nothing(tmp_path: Path, case: str) -> None:
+    import gzip
+
+    content, message = BAD_FILES[case]
+    data = tmp_path / "online_retail.csv.gz"
+    data.write_bytes(content if content.startswith(b"\x1f\x8b") else gzip.compress(content))
+    result = _run("train", "--data", str(data), "--repository", str(tmp_path / "repo"))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())

@@ -51,7 +51,7 @@ class TrainSettings:
     distill_weight: float = 0.5
     prune_sparsity: float = 0.5
     seed: int = 7
-    latency_samples: int = 300
+    teacher_latency_samples: int = 30
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -208,8 +208,8 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
 
     for i, (fmt, blob) in enumerate(tflite.items()):
         _notify(progress, "evaluate", i, len(tflite))
-        result, latency, cand_recall = _evaluate_tflite(blob, test, settings)
-        metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidate_recall_at_k=cand_recall))
+        result, latency, recalls = _evaluate_tflite(blob, test, settings)
+        metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidates=student.config.candidates, **recalls))
     _notify(progress, "evaluate", len(tflite), len(tflite))
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
@@ -257,7 +257,7 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
     return reranker, split_metrics(dataset.test, test_in), recall
 
 
-def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, float]:
+def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, dict[str, float]]:
     from edge.edge_step import EdgeStep  # noqa: PLC0415 - the device runtime, used here to measure what ships
 
     step = EdgeStep(blob, threads=1)
@@ -269,12 +269,14 @@ def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tu
         rankings.append(result.candidate_ids[:20])
         candidates.append(result.candidate_ids)
     metrics = metrics_from_rankings(test, np.stack(rankings))
-    return metrics, float(np.median(times[: settings.latency_samples * 10]) / 1000.0), candidate_recall(np.stack(candidates), test)
+    recalls = {"candidate_recall_at_k": candidate_recall(np.stack(candidates), test),
+               "candidate_repeat_recall_at_k": candidate_recall(np.stack(candidates), test, repeats_only=True)}
+    return metrics, float(np.median(times) / 1000.0), recalls
 
 
 def _keras_latency_us(model: keras.Model, inputs: dict[str, np.ndarray], settings: TrainSettings) -> float:
     times = []
-    for i in range(min(settings.latency_samples // 10, len(next(iter(inputs.values()))))):
+    for i in range(min(settings.teacher_latency_samples, len(next(iter(inputs.values()))))):
         one = {k: v[i : i + 1] for k, v in inputs.items()}
         start = time.perf_counter_ns()
         model(one)
