@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - imported early: a lazy import deep in a test's stack trips CPython 3.11.7's AST bug (gh-106905)
 import pytest
 
 from cloud.data.synthetic import write_synthetic_online_retail

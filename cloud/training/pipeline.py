@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from cloud.data.cleaning import clean_interactions
-from cloud.data.examples import CONTEXT_FEATURES, Dataset, Examples, SplitDates, build_dataset
+from cloud.data.examples import Dataset, Examples, SplitDates, build_dataset
 from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
 from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, top_k
 from cloud.models.baselines import ItemKnn, PersonalFrequency, Popularity
@@ -26,6 +26,7 @@ from cloud.models.teacher import Teacher, TeacherConfig
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
 from cloud.training.fitting import Progress, fit_with_early_stopping
 from splitrank.bundle import write_bundle
+from splitrank.features import CONTEXT_FEATURES
 
 RELEASE_AGE_DAYS = 70
 """Oldest edge release the split reranker is trained against (the Online Retail test period spans 70 days)."""
@@ -132,6 +133,7 @@ def run_training(settings: TrainSettings, progress: Progress | None = None) -> P
         trained.reranker.save_weights(tmp / "cloud" / "reranker.weights.h5")
         trained.stats.save(tmp / "cloud" / "item_stats.npz")
         np.savez_compressed(tmp / "cloud" / "trend.npz", trend=dataset.trend)
+        np.save(tmp / "cloud" / "edge_prior.npy", trained.student.prior.numpy())
         models = {"teacher": trained.teacher.config.as_dict(), "student": trained.student.config.as_dict(),
                   "reranker": trained.reranker.config.as_dict(), "edge_formats": list(trained.tflite), **trained.extra}
         return data_info, models, trained.metrics

@@ -1,0 +1,1 @@
+"""The cloud reranking server: model repository, dynamic batcher, gRPC service."""

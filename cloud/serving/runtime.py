@@ -1,0 +1,117 @@
+"""One bundle version, loaded for serving: the split reranker and the teacher behind fixed-signature
+``tf.function``s, so no batch shape ever retraces. Runs on the GPU when TensorFlow sees one."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from cloud.models.item_stats import ItemStats
+from cloud.models.reranker import RerankerConfig, SplitReranker
+from cloud.models.teacher import Teacher, TeacherConfig
+from splitrank.bundle import load_manifest
+
+log = logging.getLogger("splitrank.cloud")
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+"""Batches are padded up to one of these sizes, so kernels see a handful of shapes."""
+PAD_SCORE = -1e4
+
+
+def compute_device() -> str:
+    """'GPU' when TensorFlow sees one, else 'CPU'."""
+    return "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+
+
+def bucket(size: int) -> int:
+    """The smallest batch bucket that holds ``size`` rows."""
+    return next((b for b in BATCH_BUCKETS if b >= size), size)
+
+
+def _pad_rows(array: np.ndarray, rows: int, fill: float = 0.0) -> np.ndarray:
+    if array.shape[0] == rows:
+        return array
+    pad = np.full((rows - array.shape[0], *array.shape[1:]), fill, array.dtype)
+    return np.concatenate([array, pad])
+
+
+class ServingModels:
+    """The models of one bundle version. Thread-compatible: calls may come from a worker thread."""
+
+    def __init__(self, bundle: Path) -> None:
+        manifest = load_manifest(bundle)
+        self.version = manifest.version
+        self.bundle = Path(bundle)
+        student, teacher_cfg, reranker_cfg = manifest.models["student"], manifest.models["teacher"], manifest.models["reranker"]
+        self.catalogue_size = int(student["n_items"])
+        self.candidates = int(student["candidates"])
+        self.embedding_dim = int(student["dim"])
+        self.history_len = int(teacher_cfg["history_len"])
+        self.context_dim = int(teacher_cfg["context_dim"])
+        self.codes: list[str] = json.loads((bundle / "catalogue.json").read_text())["codes"]
+        self.trend_start = datetime.fromisoformat(manifest.data["trend_start"]).replace(tzinfo=timezone.utc)
+        with np.load(bundle / "cloud" / "trend.npz") as data:
+            self.trend = data["trend"]
+        self.edge_prior = np.load(bundle / "cloud" / "edge_prior.npy")
+        stats = ItemStats.load(bundle / "cloud" / "item_stats.npz")
+        self.teacher = Teacher(TeacherConfig(**teacher_cfg), stats)
+        self.reranker = SplitReranker(RerankerConfig(**reranker_cfg), stats)
+        self._build_and_load(bundle)
+        k, d, n, h, c = self.candidates, self.embedding_dim, self.catalogue_size, self.history_len, self.context_dim
+        self._rerank = tf.function(lambda u, ids, edge, trend, prior: self.reranker(
+            {"user_embedding": u, "candidate_ids": ids, "edge_scores": edge, "candidate_trend": trend, "candidate_prior": prior}),
+            input_signature=[tf.TensorSpec([None, d]), tf.TensorSpec([None, k], tf.int32)] + [tf.TensorSpec([None, k])] * 3)
+        self._full = tf.function(lambda items, age, count, ctx, trend: self.teacher(
+            {"hist_items": items, "hist_age": age, "hist_count": count, "context": ctx, "trend": trend}),
+            input_signature=[tf.TensorSpec([None, h], tf.int32), tf.TensorSpec([None, h]), tf.TensorSpec([None, h]),
+                             tf.TensorSpec([None, c]), tf.TensorSpec([None, n])])
+        self.warm_up()
+
+    def _build_and_load(self, bundle: Path) -> None:
+        k, d, h, c, n = self.candidates, self.embedding_dim, self.history_len, self.context_dim, self.catalogue_size
+        self.reranker({"user_embedding": np.zeros((1, d), np.float32), "candidate_ids": np.ones((1, k), np.int32),
+                       **{key: np.zeros((1, k), np.float32) for key in ("edge_scores", "candidate_trend", "candidate_prior")}})
+        self.teacher({"hist_items": np.zeros((1, h), np.int32), "hist_age": np.zeros((1, h), np.float32),
+                      "hist_count": np.zeros((1, h), np.float32), "context": np.zeros((1, c), np.float32),
+                      "trend": np.zeros((1, n), np.float32)})
+        self.reranker.load_weights(bundle / "cloud" / "reranker.weights.h5")
+        self.teacher.load_weights(bundle / "cloud" / "teacher.weights.h5")
+
+    def warm_up(self) -> None:
+        """Trace both functions before the first request, so it pays no tracing cost."""
+        self.rerank(np.zeros((1, self.embedding_dim), np.float32), np.ones((1, 1), np.int32), np.zeros((1, 1), np.float32), np.zeros(1))
+        self.rank_full(np.zeros((1, self.history_len), np.int32), np.zeros((1, self.history_len), np.float32),
+                       np.zeros((1, self.history_len), np.float32), np.zeros((1, self.context_dim), np.float32), np.zeros(1))
+
+    def day_index(self, unix_time_s: np.ndarray) -> np.ndarray:
+        """Trend-table row per request time; 0 (or anything past the table) means the newest row."""
+        days = (np.asarray(unix_time_s, np.float64) - self.trend_start.timestamp()) // 86400
+        newest = self.trend.shape[0] - 1
+        return np.where((np.asarray(unix_time_s) <= 0) | (days > newest), newest, np.clip(days, 0, newest)).astype(np.int64)
+
+    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
+        """Scores [B, K'] for candidate ids [B, K'] (K' <= K; rows may be padded with id 0)."""
+        rows, width = ids.shape
+        padded_rows = bucket(rows)
+        full_ids = np.zeros((padded_rows, self.candidates), np.int32)
+        full_ids[:rows, :width] = ids
+        edge = np.full((padded_rows, self.candidates), PAD_SCORE, np.float32)
+        edge[:rows, :width] = np.where(ids > 0, edge_scores, PAD_SCORE)
+        days = _pad_rows(self.day_index(unix_time_s), padded_rows)
+        trend = np.take_along_axis(self.trend[days], full_ids, 1)
+        prior = self.edge_prior[full_ids]
+        out = self._rerank(_pad_rows(user.astype(np.float32), padded_rows), full_ids, edge, trend, prior).numpy()
+        return np.where(ids > 0, out[:rows, :width], -np.inf)
+
+    def rank_full(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
+        """Teacher logits [B, N] over the whole catalogue."""
+        rows = items.shape[0]
+        padded = bucket(rows)
+        trend = self.trend[_pad_rows(self.day_index(unix_time_s), padded)]
+        out = self._full(_pad_rows(items.astype(np.int32), padded), _pad_rows(age.astype(np.float32), padded),
+                         _pad_rows(count.astype(np.float32), padded), _pad_rows(context.astype(np.float32), padded), trend)
+        return out.numpy()[:rows]

@@ -1,0 +1,90 @@
+"""The user-embedding codec of the split route: one scale per vector, int8 or 4-bit values.
+
+Encoding maps x to round(x / scale) with scale = max|x| / qmax (qmax 127 for int8, 7 for int4), so
+every element decodes within scale / 2 of its value: |x - decode(encode(x))| <= max|x| / (2 * qmax).
+4-bit values are packed two per byte, low nibble first, as two's complement. Pure numpy: the device
+encodes, the cloud decodes, with the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from protos.v1 import cloud_pb2
+
+FLOAT32 = cloud_pb2.EMBEDDING_ENCODING_FLOAT32
+INT8 = cloud_pb2.EMBEDDING_ENCODING_INT8
+INT4 = cloud_pb2.EMBEDDING_ENCODING_INT4
+_QMAX = {INT8: 127, INT4: 7}
+
+
+class CodecError(ValueError):
+    """An encoded embedding is malformed: wrong size, bad scale, unknown encoding."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An encoded vector, as it travels in ``QuantizedEmbedding``."""
+
+    encoding: int
+    dim: int
+    scale: float
+    values: bytes
+
+    def to_proto(self) -> cloud_pb2.QuantizedEmbedding:
+        """The wire message."""
+        return cloud_pb2.QuantizedEmbedding(encoding=self.encoding, dim=self.dim, scale=self.scale, values=self.values)
+
+
+def encode(vector: np.ndarray, encoding: int = INT8) -> Encoded:
+    """Quantize a float vector."""
+    x = np.asarray(vector, np.float32).ravel()
+    if encoding == FLOAT32:
+        return Encoded(FLOAT32, x.size, 1.0, x.astype("<f4").tobytes())
+    if encoding not in _QMAX:
+        raise CodecError(f"unknown embedding encoding {encoding}")
+    if not np.isfinite(x).all():
+        raise CodecError("cannot encode a vector with NaN or infinite values")
+    qmax = _QMAX[encoding]
+    peak = float(np.abs(x).max(initial=0.0))
+    scale = peak / qmax if peak > 0 else 1.0
+    q = np.clip(np.rint(x / scale), -qmax, qmax).astype(np.int8)
+    if encoding == INT8:
+        return Encoded(INT8, x.size, scale, q.tobytes())
+    nibbles = (q.astype(np.uint8) & 0x0F)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return Encoded(INT4, x.size, scale, (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes())
+
+
+def decode(message: cloud_pb2.QuantizedEmbedding | Encoded) -> np.ndarray:
+    """float32 [dim] from an encoded vector; raises CodecError saying what is wrong."""
+    encoding, dim, scale, values = message.encoding, int(message.dim), float(message.scale), bytes(message.values)
+    if dim <= 0:
+        raise CodecError("embedding dim must be positive")
+    if encoding == FLOAT32:
+        if len(values) != 4 * dim:
+            raise CodecError(f"float32 embedding of dim {dim} needs {4 * dim} bytes, got {len(values)}")
+        out = np.frombuffer(values, "<f4").astype(np.float32)
+        if not np.isfinite(out).all():
+            raise CodecError("embedding has NaN or infinite values")
+        return out
+    if encoding not in _QMAX:
+        raise CodecError(f"unknown embedding encoding {encoding}")
+    if not math.isfinite(scale) or scale <= 0:
+        raise CodecError(f"embedding scale must be finite and > 0, got {scale}")
+    if encoding == INT8:
+        if len(values) != dim:
+            raise CodecError(f"int8 embedding of dim {dim} needs {dim} bytes, got {len(values)}")
+        return np.frombuffer(values, np.int8).astype(np.float32) * scale
+    if len(values) != (dim + 1) // 2:
+        raise CodecError(f"int4 embedding of dim {dim} needs {(dim + 1) // 2} bytes, got {len(values)}")
+    packed = np.frombuffer(values, np.uint8)
+    nibbles = np.empty(packed.size * 2, np.int8)
+    nibbles[0::2] = (packed & 0x0F).astype(np.int8)
+    nibbles[1::2] = (packed >> 4).astype(np.int8)
+    nibbles[nibbles > 7] -= 16
+    return nibbles[:dim].astype(np.float32) * scale
