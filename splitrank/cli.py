@@ -91,6 +91,34 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
         _print_models(rows)
 
 
+@main.command("serve-cloud")
+@click.option("--repository", type=click.Path(path_type=Path), help=f"Model repository [default: {DEFAULT_REPOSITORY}]")
+@click.option("--host", help="Address to listen on [default: 127.0.0.1].")
+@click.option("--port", type=int, help="gRPC port [default: 50051; 0 picks a free one].")
+@click.option("--max-batch-size", type=int, help="Largest batch per model call [default: 64].")
+@click.option("--max-delay-ms", type=float, help="How long a partial batch may wait for more requests [default: 2].")
+@click.option("--max-queue", type=int, help="Queued requests before RESOURCE_EXHAUSTED [default: 512].")
+@click.option("--metrics-port", type=int, help="Prometheus metrics over HTTP on this port [default: off].")
+@click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def serve_cloud(repository: Path | None, host: str | None, port: int | None, max_batch_size: int | None, max_delay_ms: float | None,
+                max_queue: int | None, metrics_port: int | None, config: Path | None, log_level: str) -> None:
+    """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
+    import asyncio  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from cloud.serving.server import ServeSettings, serve  # noqa: PLC0415
+
+    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    try:
+        settings = load_settings(ServeSettings, section="serve", config=config, flags={
+            "repository": repository, "host": host, "port": port, "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
+            "max_queue": max_queue, "metrics_port": metrics_port})
+        asyncio.run(serve(settings))
+    except (SettingsError, BundleError, ValueError, OSError) as err:
+        _fail(str(err))
+
+
 @main.group()
 def report() -> None:
     """Reports on trained models (more reports arrive with the cloud, router and demo)."""

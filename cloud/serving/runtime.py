@@ -44,7 +44,9 @@ class ServingModels:
 
     def __init__(self, bundle: Path) -> None:
         manifest = load_manifest(bundle)
-        self.version = manifest.version
+        self.version = Path(bundle).name  # the directory name is the version, as in Triton and TF Serving
+        if manifest.version != self.version:
+            log.warning("bundle %s says version %s; serving it as version %s", bundle, manifest.version, self.version)
         self.bundle = Path(bundle)
         student, teacher_cfg, reranker_cfg = manifest.models["student"], manifest.models["teacher"], manifest.models["reranker"]
         self.catalogue_size = int(student["n_items"])

@@ -1,0 +1,131 @@
+"""``splitrank serve-cloud``: the grpc.aio server around the CloudRanker service.
+
+Health checking (grpc.health.v1: NOT_SERVING while loading or draining), server reflection, message
+size limits, TLS or mTLS by config, Prometheus metrics over HTTP, hot reload of new model versions,
+and a graceful stop on SIGTERM / SIGINT that drains in-flight calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cloud.serving.metrics import ServerMetrics
+from cloud.serving.repository import ModelRepository
+from cloud.serving.runtime import compute_device
+from cloud.serving.service import CloudRankerService
+from protos.v1 import cloud_pb2, cloud_pb2_grpc
+
+log = logging.getLogger("splitrank.cloud")
+SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Settings of ``splitrank serve-cloud`` (TOML table ``[serve]``, env ``SPLITRANK_<NAME>``, flags)."""
+
+    repository: Path = Path("models")
+    host: str = "127.0.0.1"
+    port: int = 50051
+    max_batch_size: int = 64
+    max_delay_ms: float = 2.0
+    max_queue: int = 512
+    min_budget_ms: float = 1.0
+    max_request_bytes: int = 64 * 1024
+    max_message_bytes: int = 4 * 1024 * 1024
+    poll_interval_s: float = 5.0
+    keep_versions: int = 2
+    grace_s: float = 5.0
+    metrics_port: int = 0
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+
+
+@dataclass
+class RunningServer:
+    """A started server and its parts (tests and benchmarks drive these directly)."""
+
+    server: grpc.aio.Server
+    port: int
+    service: CloudRankerService
+    repository: ModelRepository
+    health: health.aio.HealthServicer
+    metrics: ServerMetrics
+    watcher: asyncio.Task[None]
+
+    async def stop(self, grace_s: float) -> None:
+        """Mark NOT_SERVING, refuse new calls, let in-flight calls finish within ``grace_s``."""
+        self.service.draining = True
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.watcher.cancel()
+        await self.server.stop(grace_s)
+        await self.service.rerank_batcher.close()
+        await self.service.full_batcher.close()
+
+
+def _credentials(settings: ServeSettings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert_file:
+        return None
+    if not settings.tls_key_file:
+        raise ValueError("tls_cert_file needs tls_key_file")
+    pair = [(Path(settings.tls_key_file).read_bytes(), Path(settings.tls_cert_file).read_bytes())]
+    if settings.tls_client_ca_file:
+        return grpc.ssl_server_credentials(pair, root_certificates=Path(settings.tls_client_ca_file).read_bytes(), require_client_auth=True)
+    return grpc.ssl_server_credentials(pair)
+
+
+async def start_server(settings: ServeSettings) -> RunningServer:
+    """Load the newest valid bundle, then listen. Raises if the repository has no valid bundle."""
+    metrics = ServerMetrics()
+    repository = ModelRepository(settings.repository, keep=settings.keep_versions)
+    repository.on_change = lambda version: metrics.model_version.set(float(version))
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    options = [("grpc.max_receive_message_length", settings.max_message_bytes),
+               ("grpc.max_send_message_length", settings.max_message_bytes)]
+    server = grpc.aio.server(options=options)
+    service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
+                                 max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
+                                 min_budget_s=settings.min_budget_ms / 1000)
+    cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    address = f"{settings.host}:{settings.port}"
+    credentials = _credentials(settings)
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    log.info("loading models from %s on %s", settings.repository, compute_device())
+    await asyncio.to_thread(repository.refresh)
+    repository.get()  # raises when nothing valid was found
+    if settings.metrics_port:
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
+        start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    watcher = asyncio.get_running_loop().create_task(repository.watch(settings.poll_interval_s))
+    log.info("serving %s on %s (model version %s, device %s)", SERVICE_NAME, f"{settings.host}:{port}", repository.current.version,
+             compute_device())
+    return RunningServer(server, port, service, repository, health_servicer, metrics, watcher)
+
+
+async def serve(settings: ServeSettings) -> None:
+    """Run until SIGTERM or SIGINT, then drain gracefully."""
+    running = await start_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining (grace %.1f s)", settings.grace_s)
+    await running.stop(settings.grace_s)

@@ -1,0 +1,150 @@
+"""The CloudRanker gRPC service: validate, batch, compute, answer with a load hint.
+
+Status codes carry the meaning: INVALID_ARGUMENT (what is wrong), NOT_FOUND (unknown pinned version),
+RESOURCE_EXHAUSTED (queue full; trailing metadata ``retry-after-ms``), DEADLINE_EXCEEDED (less than
+the minimum budget left on arrival, or the deadline passed while queued; nothing was computed), UNAVAILABLE (no model loaded yet, or draining).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+
+from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull
+from cloud.serving.metrics import ServerMetrics
+from cloud.serving.repository import ModelRepository, UnknownVersion
+from cloud.serving.validation import FullInput, InvalidRequest, RerankInput, validate_full, validate_rerank
+from protos.v1 import cloud_pb2, cloud_pb2_grpc, common_pb2
+
+T = TypeVar("T", RerankInput, FullInput)
+
+
+def _by_model(items: list[T], run: Callable[[list[T]], list[np.ndarray]]) -> list[tuple[np.ndarray, float]]:
+    """Run a mixed batch per model version (pinned requests may differ), keeping order; each result
+    comes with the seconds its model call took."""
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        groups[id(item.models)].append(index)
+    out: list[tuple[np.ndarray, float]] = [(np.empty(0), 0.0)] * len(items)
+    for indices in groups.values():
+        started = time.perf_counter()
+        results = run([items[i] for i in indices])
+        seconds = time.perf_counter() - started
+        for index, result in zip(indices, results, strict=True):
+            out[index] = (result, seconds)
+    return out
+
+
+def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
+    models = items[0].models
+    width = max(len(item.ids) for item in items)
+    ids = np.zeros((len(items), width), np.int32)
+    scores = np.zeros((len(items), width), np.float32)
+    for row, item in enumerate(items):
+        ids[row, : len(item.ids)] = item.ids
+        scores[row, : len(item.ids)] = item.edge_scores
+    out = models.rerank(np.stack([item.user for item in items]), ids, scores, np.array([item.unix_time_s for item in items]))
+    return [out[row, : len(item.ids)] for row, item in enumerate(items)]
+
+
+def _full_batch(items: list[FullInput]) -> list[np.ndarray]:
+    models = items[0].models
+    logits = models.rank_full(np.stack([i.items for i in items]), np.stack([i.age for i in items]), np.stack([i.count for i in items]),
+                              np.stack([i.context for i in items]), np.array([i.unix_time_s for i in items]))
+    return list(logits)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best scores, best first (stable on ties)."""
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
+    """Split and full ranking over a model repository, each behind its own dynamic batcher."""
+
+    def __init__(self, repository: ModelRepository, metrics: ServerMetrics, *, max_batch_size: int, max_delay_s: float,
+                 max_queue: int, max_request_bytes: int, min_budget_s: float = 0.001) -> None:
+        self.repository = repository
+        self.min_budget_s = min_budget_s
+        self.metrics = metrics
+        self.max_request_bytes = max_request_bytes
+        self.rerank_batcher: DynamicBatcher[RerankInput, tuple[np.ndarray, float]] = DynamicBatcher(
+            lambda items: _by_model(items, _rerank_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
+            max_queue=max_queue, observer=metrics.observer("reranker"))
+        self.full_batcher: DynamicBatcher[FullInput, tuple[np.ndarray, float]] = DynamicBatcher(
+            lambda items: _by_model(items, _full_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
+            max_queue=max_queue, observer=metrics.observer("teacher"))
+        self.draining = False
+
+    async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:  # noqa: N802
+        """Split route."""
+        def answer(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            best = top_k(scores, item.k)
+            return item.ids[best], scores[best]
+
+        return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer)
+
+    async def RankFull(self, request: cloud_pb2.FullRankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:  # noqa: N802
+        """Cloud route."""
+
+        def answer(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            logits = logits.copy()
+            logits[0] = -np.inf
+            best = top_k(logits, item.k)
+            return best, logits[best]
+
+        return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer)
+
+    async def _serve(self, method: str, request: Any, context: grpc.aio.ServicerContext, validate: Callable[..., Any],
+                     batcher: DynamicBatcher[Any, tuple[np.ndarray, float]], answer: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                     ) -> cloud_pb2.CloudRankResponse:
+        code = grpc.StatusCode.OK
+        try:
+            remaining = context.time_remaining()
+            deadline = None if remaining is None else time.monotonic() + remaining
+            if remaining is not None and remaining < self.min_budget_s:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                await context.abort(code, f"{max(remaining, 0) * 1000:.3f} ms left on arrival, under the "
+                                          f"{self.min_budget_s * 1000:.1f} ms minimum; nothing was computed")
+            if self.draining:
+                code = grpc.StatusCode.UNAVAILABLE
+                await context.abort(code, "server is draining; retry on another replica")
+            try:
+                models = self.repository.get(request.model_version)
+            except UnknownVersion as err:
+                code = grpc.StatusCode.NOT_FOUND if request.model_version else grpc.StatusCode.UNAVAILABLE
+                await context.abort(code, str(err.args[0]))
+            try:
+                item = validate(request, models, max_bytes=self.max_request_bytes)
+            except InvalidRequest as err:
+                code = grpc.StatusCode.INVALID_ARGUMENT
+                await context.abort(code, str(err))
+            queued = time.monotonic()
+            try:
+                scores, compute_s = await batcher.submit(item, deadline=deadline)
+            except QueueFull as err:
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED
+                context.set_trailing_metadata((("retry-after-ms", str(max(1, round(err.retry_after_s * 1000)))),))
+                await context.abort(code, f"overloaded: {err}")
+            except DeadlineExpired:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                await context.abort(code, "deadline passed while queued; nothing was computed")
+            except Exception as err:  # noqa: BLE001 - a model failure is the server's fault, said plainly
+                code = grpc.StatusCode.INTERNAL
+                await context.abort(code, f"model call failed: {type(err).__name__}: {err}")
+            done = time.monotonic()
+            ids, values = answer(item, scores)
+            load = batcher.load()
+            return cloud_pb2.CloudRankResponse(
+                item_ids=ids.tolist(), scores=np.asarray(values, np.float32).tolist(), model_version=models.version,
+                load=common_pb2.LoadHint(queue_depth=load.queue_depth, estimated_wait_ms=load.estimated_wait_s * 1000,
+                                         queue_capacity=load.queue_capacity),
+                queue_ms=max(done - queued - compute_s, 0.0) * 1000, compute_ms=compute_s * 1000)
+        finally:
+            self.metrics.requests.labels(method, code.name).inc()

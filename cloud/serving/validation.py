@@ -1,0 +1,110 @@
+"""Request checks: every problem becomes INVALID_ARGUMENT with a message that says what is wrong."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from cloud.serving.runtime import ServingModels
+from protos.v1 import cloud_pb2
+from splitrank.codec import CodecError, decode
+from splitrank.features import context_features
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be served as sent."""
+
+
+@dataclass(frozen=True)
+class RerankInput:
+    """A validated split call."""
+
+    models: ServingModels
+    user: np.ndarray
+    ids: np.ndarray
+    edge_scores: np.ndarray
+    unix_time_s: int
+    k: int
+
+
+@dataclass(frozen=True)
+class FullInput:
+    """A validated cloud-route call, as the teacher's input arrays."""
+
+    models: ServingModels
+    items: np.ndarray
+    age: np.ndarray
+    count: np.ndarray
+    context: np.ndarray
+    unix_time_s: int
+    k: int
+
+
+def _check_size(request: object, max_bytes: int) -> None:
+    size = request.ByteSize()  # type: ignore[attr-defined]
+    if size > max_bytes:
+        raise InvalidRequest(f"request is {size} bytes, the limit is {max_bytes}")
+
+
+def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, max_bytes: int) -> RerankInput:
+    """Check a split call against the model version it will run on."""
+    _check_size(request, max_bytes)
+    if not request.candidate_ids:
+        raise InvalidRequest("no candidate_ids: a split call reranks the edge candidates")
+    if not request.HasField("user_embedding"):
+        raise InvalidRequest("user_embedding is missing")
+    try:
+        user = decode(request.user_embedding)
+    except CodecError as err:
+        raise InvalidRequest(f"user_embedding: {err}") from err
+    if user.size != models.embedding_dim:
+        raise InvalidRequest(f"user_embedding has dim {user.size}, model version {models.version} expects {models.embedding_dim}")
+    ids = np.asarray(request.candidate_ids, np.int64)
+    if len(ids) > models.candidates:
+        raise InvalidRequest(f"{len(ids)} candidates, at most {models.candidates}")
+    bad = ids[(ids < 1) | (ids >= models.catalogue_size)]
+    if bad.size:
+        raise InvalidRequest(f"unknown candidate ids {bad[:5].tolist()} (catalogue has ids 1..{models.catalogue_size - 1})")
+    unique, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise InvalidRequest(f"duplicate candidate ids {unique[counts > 1][:5].tolist()}")
+    scores = np.asarray(request.edge_scores, np.float32)
+    if len(scores) != len(ids):
+        raise InvalidRequest(f"{len(scores)} edge_scores for {len(ids)} candidate_ids: send one score per candidate")
+    if not np.isfinite(scores).all():
+        raise InvalidRequest("edge_scores contain NaN or infinite values")
+    if request.k < 1 or request.k > len(ids):
+        raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
+    return RerankInput(models, user, ids.astype(np.int32), scores, int(request.unix_time_s), int(request.k))
+
+
+def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, max_bytes: int) -> FullInput:
+    """Check a cloud-route call; the history is truncated to the model's history length (most recent first)."""
+    _check_size(request, max_bytes)
+    if request.k < 1 or request.k >= models.catalogue_size:
+        raise InvalidRequest(f"k is {request.k}; it must be between 1 and the catalogue size ({models.catalogue_size - 1})")
+    history = list(request.history)[: models.history_len]
+    items = np.zeros(models.history_len, np.int32)
+    age = np.zeros(models.history_len, np.float32)
+    count = np.zeros(models.history_len, np.float32)
+    seen: set[int] = set()
+    for slot, entry in enumerate(history):
+        if not 1 <= entry.item_id < models.catalogue_size:
+            raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} is not in the catalogue (1..{models.catalogue_size - 1})")
+        if entry.item_id in seen:
+            raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} appears twice: send each item once with its count")
+        if not (math.isfinite(entry.age_days) and entry.age_days >= 0):
+            raise InvalidRequest(f"history[{slot}].age_days must be a finite number >= 0, got {entry.age_days}")
+        if not (math.isfinite(entry.count) and entry.count >= 1):
+            raise InvalidRequest(f"history[{slot}].count must be >= 1, got {entry.count}")
+        seen.add(entry.item_id)
+        items[slot], age[slot], count[slot] = entry.item_id, entry.age_days, entry.count
+    ctx = request.context
+    when = datetime.fromtimestamp(ctx.unix_time_s, timezone.utc) if ctx.unix_time_s > 0 else datetime.now(timezone.utc)
+    if not (math.isfinite(ctx.days_since_last_basket) and ctx.days_since_last_basket >= 0):
+        raise InvalidRequest(f"context.days_since_last_basket must be >= 0, got {ctx.days_since_last_basket}")
+    context = context_features(when, ctx.days_since_last_basket, ctx.previous_baskets, len(history))
+    return FullInput(models, items, age, count, context, int(ctx.unix_time_s), int(request.k))
