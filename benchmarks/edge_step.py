@@ -20,10 +20,9 @@ def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
 
 def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "full_int8") -> dict[str, Any]:
     """Time both engines on the same inputs, interleaved in one run; returns p50/p99 and the ratio."""
-    import keras  # noqa: PLC0415 - the Keras side needs TensorFlow; the edge side does not
 
-    from cloud.models.student import Student, StudentConfig, edge_model  # noqa: PLC0415
-    from edge.edge_step import EdgeStep  # noqa: PLC0415
+    from cloud.models.student import Student, StudentConfig, edge_model
+    from edge.edge_step import EdgeStep
 
     manifest = load_manifest(bundle)
     config = StudentConfig(**manifest.models["student"])

@@ -15,7 +15,7 @@ class StageProgress:
                                   TimeElapsedColumn(), TextColumn("{task.fields[figures]}"), disable=not enabled, transient=False)
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> StageProgress:
+    def __enter__(self) -> StageProgress:  # noqa: PYI034 - not subclassed
         self._progress.__enter__()
         return self
 

@@ -58,8 +58,8 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
 
     The bundle is written to a temporary directory and renamed into place only when complete.
     """
-    from cloud.data import ColumnMap, DataError  # noqa: PLC0415
-    from cloud.training.pipeline import TrainSettings, run_training  # noqa: PLC0415
+    from cloud.data import ColumnMap, DataError
+    from cloud.training.pipeline import TrainSettings, run_training
 
     columns = None
     if any((user_col, item_col, time_col)):
@@ -73,10 +73,10 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
     except SettingsError as err:
         _fail(str(err))
     if columns is not None:
-        from dataclasses import replace  # noqa: PLC0415
+        from dataclasses import replace
 
         settings = replace(settings, csv_columns=columns)
-    from splitrank._progress import StageProgress  # noqa: PLC0415
+    from splitrank._progress import StageProgress
 
     try:
         with StageProgress(enabled=fmt == "table") as progress:
@@ -104,10 +104,10 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
 def serve_cloud(repository: Path | None, host: str | None, port: int | None, max_batch_size: int | None, max_delay_ms: float | None,
                 max_queue: int | None, metrics_port: int | None, config: Path | None, log_level: str) -> None:
     """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
-    import asyncio  # noqa: PLC0415
-    import logging  # noqa: PLC0415
+    import asyncio
+    import logging
 
-    from cloud.serving.server import ServeSettings, serve  # noqa: PLC0415
+    from cloud.serving.server import ServeSettings, serve
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
@@ -145,8 +145,8 @@ def report_models(repository: Path, fmt: str) -> None:
 
 
 def _print_models(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
+    from rich.console import Console
+    from rich.table import Table
 
     table = Table(title="models on the test split")
     for column in ("model", "format", "size", "NDCG@10", "Recall@20", "HR@10", "p50 latency"):
@@ -156,7 +156,7 @@ def _print_models(rows: list[dict[str, Any]]) -> None:
         latency = f"{row['latency_p50_us']:.0f} us" if row.get("latency_p50_us") else "-"
         table.add_row(row["name"], row["format"], size, f"{row['ndcg_at_10']:.4f}", f"{row['recall_at_20']:.4f}",
                       f"{row['hit_rate_at_10']:.4f}", latency)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 140).print(table)
 
 
 @main.group()
@@ -170,7 +170,7 @@ def bench() -> None:
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
     """The edge step through the TFLite interpreter (one thread) against the same Keras model called eagerly."""
-    from benchmarks.edge_step import run_edge_step_benchmark  # noqa: PLC0415
+    from benchmarks.edge_step import run_edge_step_benchmark
 
     try:
         result = run_edge_step_benchmark(resolve_bundle(repository), requests=requests)
@@ -183,6 +183,28 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
             click.echo(f"{key:>28}: {value:.2f}" if isinstance(value, float) else f"{key:>28}: {value}")
 
 
+@bench.command("cloud")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput and load phase.")
+@click.option("--clients", type=int, default=64, show_default=True, help="Concurrent clients for the batching phase.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_cloud(repository: Path, seconds: float, clients: int, fmt: str) -> None:
+    """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server."""
+    from benchmarks.cloud import run_cloud_benchmark
+
+    try:
+        bundle = resolve_bundle(repository)
+    except BundleError as err:
+        _fail(str(err))
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    result = run_cloud_benchmark(bundle, seconds=seconds, clients=clients, progress=say)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>28}: {value:.3f}" if isinstance(value, float) else f"{key:>28}: {value}")
+
+
 @main.group()
 def data() -> None:
     """The training data: where it is, what cleaning does to it, how to get it."""
@@ -192,8 +214,8 @@ def data() -> None:
 @click.option("--data", "path", type=click.Path(path_type=Path), help="Online Retail file or folder [env SPLITRANK_DATA].")
 def data_info(path: Path | None) -> None:
     """Cleaning report and split sizes of the Online Retail data."""
-    from cloud.data import DataError  # noqa: PLC0415
-    from cloud.training.pipeline import TrainSettings, load_dataset  # noqa: PLC0415
+    from cloud.data import DataError
+    from cloud.training.pipeline import TrainSettings, load_dataset
 
     try:
         _, info = load_dataset(TrainSettings(data=str(path) if path else None))
@@ -206,7 +228,7 @@ def data_info(path: Path | None) -> None:
 @click.option("--to", "target", type=click.Path(path_type=Path), default=Path("data"), show_default=True)
 def data_download(target: Path) -> None:
     """Download UCI Online Retail (CC BY 4.0) and write online_retail/online_retail.csv.gz (needs internet and openpyxl)."""
-    from cloud.data.download import download_online_retail  # noqa: PLC0415
+    from cloud.data.download import download_online_retail
 
     path = download_online_retail(target, echo=click.echo)
     click.echo(f"written {path}; use it with --data {target} or SPLITRANK_DATA={target}")

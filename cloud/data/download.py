@@ -23,7 +23,7 @@ def download_online_retail(target: Path, *, url: str = UCI_URL, echo: Callable[[
     """Download, convert and write ``target/online_retail/online_retail.csv.gz``; returns its path."""
     echo(f"downloading {url}")
     try:
-        with urllib.request.urlopen(url, timeout=120) as response:  # noqa: S310 - fixed https URL
+        with urllib.request.urlopen(url, timeout=120) as response:
             archive = zipfile.ZipFile(io.BytesIO(response.read()))
     except OSError as err:
         raise DataError(f"download of {url} failed: {err}") from err

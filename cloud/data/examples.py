@@ -140,8 +140,7 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
     for user, group in baskets.groupby("user", sort=False):
         state: dict[int, list[float]] = {}
         last_day: float | None = None
-        n_baskets = 0
-        for row in group.itertuples(index=False):
+        for n_baskets, row in enumerate(group.itertuples(index=False)):
             t = pd.Timestamp(row.time)
             now = (t - pd.Timestamp(start)).total_seconds() / 86400.0
             if state:
@@ -152,7 +151,6 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
                 entry[0] = now
                 entry[1] += 1.0
             last_day = now
-            n_baskets += 1
     splits = {name: b.build() for name, b in builders.items()}
     for name, examples in splits.items():
         if len(examples) == 0:

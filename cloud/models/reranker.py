@@ -68,7 +68,9 @@ class SplitReranker(keras.Model):
         affinity = tf.reduce_sum(user[:, None, :] * self.item_embedding(ids), -1)
         edge_rank = tf.nn.softmax(edge, axis=-1)
         centred = edge - tf.reduce_max(edge, axis=-1, keepdims=True)
-        sim = tf.gather(tf.gather(self.similarity, ids), ids, axis=2, batch_dims=1)  # [B, K, K]
+        k = tf.shape(ids)[1]
+        pairs = tf.stack([tf.repeat(ids, k, axis=1), tf.tile(ids, [1, k])], -1)  # [B, K*K, 2]: (i, j) for every candidate pair
+        sim = tf.reshape(tf.gather_nd(self.similarity, pairs), [-1, k, k])  # [B, K, K], without gathering whole rows
         coherence = tf.math.log1p(10.0 * tf.reduce_sum(sim * edge_rank[:, None, :], -1))
         trend, prior = inputs["candidate_trend"], inputs["candidate_prior"]
         features = tf.stack([edge, centred, tf.math.log(edge_rank + 1e-9) / 10.0, affinity, coherence, trend, prior, trend - prior,

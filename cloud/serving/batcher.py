@@ -3,9 +3,12 @@
 - A lone request never waits: a batch runs as soon as the model is free. Only when more requests
   are already queued does it wait up to ``max_delay_s`` to fill the batch (``max_batch_size``).
 - Requests whose deadline has passed are dropped before compute (``DeadlineExpired``).
-- The queue is bounded: past ``max_queue`` a submit fails at once with ``QueueFull`` carrying a
-  retry hint, so overload sheds fast instead of growing latency for everyone.
-- Batches run one at a time in a worker thread, off the event loop.
+- Admission is bounded in count and in time: a submit fails at once with ``QueueFull`` (carrying a
+  retry hint) when ``max_queue`` requests wait, or when the estimated wait exceeds ``max_queue_wait_s``
+  or what is left of the request's deadline. Overload then sheds fast instead of letting queued
+  calls run into their deadlines, and accepted calls keep a bounded latency.
+- Batches run one at a time in a worker thread, off the event loop; a model that has proved cheaper
+  than ``inline_below_s`` per batch runs inline, where the thread hop would cost more than the model.
 Both knobs can be changed while serving.
 """
 
@@ -19,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-I = TypeVar("I")  # noqa: E741 - input type
-O = TypeVar("O")  # noqa: E741 - output type
+I = TypeVar("I")
+O = TypeVar("O")
 
 
 class QueueFull(Exception):
@@ -65,11 +68,14 @@ class DynamicBatcher(Generic[I, O]):
     """Batches calls of ``run(list_of_items) -> list_of_outputs`` (same length, same order)."""
 
     def __init__(self, run: Callable[[list[I]], list[O]], *, max_batch_size: int = 32, max_delay_s: float = 0.002,
-                 max_queue: int = 512, observer: BatchObserver | None = None) -> None:
+                 max_queue: int = 512, max_queue_wait_s: float = 0.05, inline_below_s: float = 0.0002,
+                 observer: BatchObserver | None = None) -> None:
         self._run = run
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
+        self.max_queue_wait_s = max_queue_wait_s
+        self.inline_below_s = inline_below_s
         self._observer = observer or BatchObserver()
         self._queue: deque[_Pending[I, O]] = deque()
         self._wakeup = asyncio.Event()
@@ -99,9 +105,13 @@ class DynamicBatcher(Generic[I, O]):
         """Queue one item (``deadline`` in ``time.monotonic()`` seconds) and wait for its output."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
-        if len(self._queue) >= self.max_queue:
+        wait = self.load().estimated_wait_s
+        budget = self.max_queue_wait_s
+        if deadline is not None:
+            budget = min(budget, deadline - time.monotonic() - self._compute_ewma_s)
+        if len(self._queue) >= self.max_queue or (self._compute_ewma_s > 0 and wait > budget):
             self._observer.on_rejected()
-            raise QueueFull(max(self.load().estimated_wait_s, 0.001))
+            raise QueueFull(max(wait, 0.001))
         pending: _Pending[I, O] = _Pending(item, asyncio.get_running_loop().create_future(), deadline)
         self._queue.append(pending)
         self._wakeup.set()
@@ -143,8 +153,12 @@ class DynamicBatcher(Generic[I, O]):
                 continue
             self._in_flight = len(batch)
             started = time.monotonic()
+            items = [p.item for p in batch]
             try:
-                outputs = await loop.run_in_executor(self._executor, self._run, [p.item for p in batch])
+                if 0 < self._compute_ewma_s < self.inline_below_s:
+                    outputs = self._run(items)
+                else:
+                    outputs = await loop.run_in_executor(self._executor, self._run, items)
             except Exception as err:  # noqa: BLE001 - the batch's callers get the model's error
                 for pending in batch:
                     if not pending.future.done():

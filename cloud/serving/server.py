@@ -37,6 +37,7 @@ class ServeSettings:
     max_batch_size: int = 64
     max_delay_ms: float = 2.0
     max_queue: int = 512
+    max_queue_wait_ms: float = 50.0
     min_budget_ms: float = 1.0
     max_request_bytes: int = 64 * 1024
     max_message_bytes: int = 4 * 1024 * 1024
@@ -93,10 +94,12 @@ async def start_server(settings: ServeSettings) -> RunningServer:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes)]
-    server = grpc.aio.server(options=options)
+    # Last-resort guard: past this many calls in flight gRPC itself answers RESOURCE_EXHAUSTED (no hint),
+    # before any Python runs; admission in the batcher sheds first, with a retry hint.
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=4 * (settings.max_queue + settings.max_batch_size))
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
-                                 min_budget_s=settings.min_budget_ms / 1000)
+                                 max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_budget_s=settings.min_budget_ms / 1000)
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -107,7 +110,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
     await asyncio.to_thread(repository.refresh)
     repository.get()  # raises when nothing valid was found
     if settings.metrics_port:
-        from prometheus_client import start_http_server  # noqa: PLC0415
+        from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.host, registry=metrics.registry)
     await server.start()

@@ -69,20 +69,20 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
     """Split and full ranking over a model repository, each behind its own dynamic batcher."""
 
     def __init__(self, repository: ModelRepository, metrics: ServerMetrics, *, max_batch_size: int, max_delay_s: float,
-                 max_queue: int, max_request_bytes: int, min_budget_s: float = 0.001) -> None:
+                 max_queue: int, max_request_bytes: int, max_queue_wait_s: float = 0.05, min_budget_s: float = 0.001) -> None:
         self.repository = repository
         self.min_budget_s = min_budget_s
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
         self.rerank_batcher: DynamicBatcher[RerankInput, tuple[np.ndarray, float]] = DynamicBatcher(
             lambda items: _by_model(items, _rerank_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
-            max_queue=max_queue, observer=metrics.observer("reranker"))
+            max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, observer=metrics.observer("reranker"))
         self.full_batcher: DynamicBatcher[FullInput, tuple[np.ndarray, float]] = DynamicBatcher(
             lambda items: _by_model(items, _full_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
-            max_queue=max_queue, observer=metrics.observer("teacher"))
+            max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, observer=metrics.observer("teacher"))
         self.draining = False
 
-    async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:  # noqa: N802
+    async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Split route."""
         def answer(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             best = top_k(scores, item.k)
@@ -90,7 +90,7 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
 
         return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer)
 
-    async def RankFull(self, request: cloud_pb2.FullRankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:  # noqa: N802
+    async def RankFull(self, request: cloud_pb2.FullRankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Cloud route."""
 
         def answer(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -36,7 +36,7 @@ def _representative(examples: Examples, order: list[str], samples: int, seed: in
 
 
 def _input_order(float_model: bytes) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415
+    from ai_edge_litert.interpreter import Interpreter
 
     names = [detail["name"] for detail in Interpreter(model_content=float_model).get_input_details()]
     return [next(key for key in ("hist_items", "hist_age", "hist_count", "context") if key in name) for name in names]
@@ -61,7 +61,7 @@ def convert(student: Student, fmt: str, calibration: Examples | None = None, *, 
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         # Per-channel scales on the scoring matmul (one channel per catalogue item) would add a float
         # scale and an int64 zero point per item and per bias: ~30% of the file. One scale suffices.
-        converter._experimental_disable_per_channel = True  # noqa: SLF001 - no public switch for this
+        converter._experimental_disable_per_channel = True
         selective = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: _representative(calibration, order, samples, seed),
             debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=FLOAT_OPS_IN_FULL_INT8))

@@ -260,7 +260,7 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
 
 
 def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, dict[str, float]]:
-    from edge.edge_step import EdgeStep  # noqa: PLC0415 - the device runtime, used here to measure what ships
+    from edge.edge_step import EdgeStep
 
     step = EdgeStep(blob, threads=1)
     rankings, candidates, times = [], [], []

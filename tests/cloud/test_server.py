@@ -34,7 +34,7 @@ class ServerThread:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.running.port}")
         self.stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
 
-    def call(self, coroutine):  # noqa: ANN001, ANN201 - test helper
+    def call(self, coroutine):
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
 
     def close(self) -> None:
@@ -91,7 +91,7 @@ def test_batched_results_equal_direct_model_calls(server: ServerThread) -> None:
         np.testing.assert_allclose(response.scores, direct[order], rtol=1e-5, atol=1e-5)
         assert response.model_version == models.version and response.load.queue_capacity > 0
     batch_sizes = server.running.metrics.batch_size.labels("reranker")
-    assert batch_sizes._sum.get() > batch_sizes._buckets[0].get(), "no batch held more than one request"  # noqa: SLF001
+    assert batch_sizes._sum.get() > batch_sizes._buckets[0].get(), "no batch held more than one request"
 
 
 def test_full_route_ranks_the_catalogue(server: ServerThread) -> None:
@@ -140,7 +140,7 @@ def test_unknown_pinned_version_is_not_found(server: ServerThread) -> None:
 
 def test_expired_deadline_computes_nothing(server: ServerThread) -> None:
     request = _split_request(server.running.repository.current, np.random.default_rng(4))
-    computed = server.running.metrics.compute_seconds.labels("reranker")._sum.get()  # noqa: SLF001
+    computed = server.running.metrics.compute_seconds.labels("reranker")._sum.get()
     codes = []
     for _ in range(5):
         with pytest.raises(grpc.RpcError) as caught:
@@ -148,7 +148,7 @@ def test_expired_deadline_computes_nothing(server: ServerThread) -> None:
         codes.append(caught.value.code())
     assert set(codes) == {grpc.StatusCode.DEADLINE_EXCEEDED}
     time.sleep(0.2)
-    assert server.running.metrics.compute_seconds.labels("reranker")._sum.get() == computed  # noqa: SLF001
+    assert server.running.metrics.compute_seconds.labels("reranker")._sum.get() == computed
 
 
 def test_hot_reload_under_load_loses_no_call_and_refuses_corrupt_bundles(server: ServerThread, repository: Path) -> None:

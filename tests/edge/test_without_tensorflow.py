@@ -45,7 +45,7 @@ def test_edge_step_runs_without_tensorflow(tiny_bundle: Path) -> None:
         print(step.runtime, len(result.candidate_ids))
         """
     )
-    result = subprocess.run([sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     runtime, count = result.stdout.split()
     assert runtime == "ai_edge_litert" and int(count) > 0

@@ -1,0 +1,170 @@
+"""``splitrank bench cloud``: serving overhead, batching gain and overload behaviour of the cloud
+server, each measured side by side in one run against server processes on this machine.
+
+- overhead: one client; a split call on a trivial model against a bare grpc.aio echo of the same
+  payload on the same server process, interleaved.
+- batching: 64 concurrent clients on the real split reranker, with dynamic batching and with
+  ``max_batch_size=1``; shed calls back off by their ``retry-after-ms`` hint; completed calls count.
+- overload: open-loop arrivals at half and at twice the measured saturation rate; shed share, p99 of
+  accepted calls, and calls that ran into their deadline.
+Clients and server share the machine's cores: compare ratios, not absolute figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from benchmarks.cloud_server import ECHO_METHOD
+from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from splitrank.bundle import load_manifest
+from splitrank.codec import INT8, encode
+
+
+@contextmanager
+def server_process(repository: Path, *extra: str) -> Iterator[int]:
+    """Start a benchmark server process; yields its port."""
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), *extra],
+                                   stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line = process.stdout.readline() if process.stdout else ""
+            if not line.startswith("READY"):
+                process.wait(10)
+                errors.seek(0)
+                raise RuntimeError(f"benchmark server did not start: {errors.read()[-2000:]}")
+            yield int(line.split()[1])
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _requests(bundle: Path, count: int, seed: int = 0) -> list[cloud_pb2.RerankRequest]:
+    student = load_manifest(bundle).models["student"]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        ids = rng.choice(np.arange(1, int(student["n_items"])), size=int(student["candidates"]), replace=False)
+        out.append(cloud_pb2.RerankRequest(user_embedding=encode(rng.normal(size=int(student["dim"])), INT8).to_proto(),
+                                           candidate_ids=ids.tolist(), edge_scores=np.sort(rng.normal(size=len(ids)))[::-1].tolist(),
+                                           k=10, unix_time_s=1317427200))
+    return out
+
+
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def _overhead(port: int, requests: list[cloud_pb2.RerankRequest], calls: int) -> tuple[float, float]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = cloud_pb2_grpc.CloudRankerStub(channel)
+        echo = channel.unary_unary(ECHO_METHOD)
+        payloads = [r.SerializeToString() for r in requests]
+        echo_us, split_us = [], []
+        for i in range(calls):
+            start = time.perf_counter_ns()
+            await echo(payloads[i % len(payloads)])
+            echo_us.append((time.perf_counter_ns() - start) / 1000)
+            start = time.perf_counter_ns()
+            await stub.Rerank(requests[i % len(requests)])
+            split_us.append((time.perf_counter_ns() - start) / 1000)
+    return _p(echo_us[calls // 10 :], 50), _p(split_us[calls // 10 :], 50)
+
+
+async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clients: int, seconds: float) -> float:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = cloud_pb2_grpc.CloudRankerStub(channel)
+        for request in requests[:clients]:  # warm up
+            await stub.Rerank(request)
+        done = 0
+        stop = time.monotonic() + seconds
+
+        async def client(offset: int) -> None:
+            nonlocal done
+            i = offset
+            while time.monotonic() < stop:
+                try:
+                    await stub.Rerank(requests[i % len(requests)], timeout=10)
+                except grpc.aio.AioRpcError as err:
+                    if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    hint = dict(err.trailing_metadata() or ()).get("retry-after-ms", "1")
+                    await asyncio.sleep(int(hint) / 1000)  # back off as told, as a real client would
+                    continue
+                done += 1
+                i += clients
+
+        started = time.monotonic()
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        return done / (time.monotonic() - started)
+
+
+async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: float, seconds: float, deadline_s: float) -> dict[str, float]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = cloud_pb2_grpc.CloudRankerStub(channel)
+        latencies: list[float] = []
+        codes: dict[str, int] = {}
+
+        async def one(request: cloud_pb2.RerankRequest) -> None:
+            start = time.perf_counter()
+            try:
+                await stub.Rerank(request, timeout=deadline_s)
+                latencies.append((time.perf_counter() - start) * 1000)
+                codes["OK"] = codes.get("OK", 0) + 1
+            except grpc.aio.AioRpcError as err:
+                codes[err.code().name] = codes.get(err.code().name, 0) + 1
+
+        tasks = []
+        started = time.monotonic()
+        total = int(rate * seconds)
+        for i in range(total):
+            target = started + i / rate
+            delay = target - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.ensure_future(one(requests[i % len(requests)])))
+        offered = total / max(time.monotonic() - started, 1e-9)
+        await asyncio.gather(*tasks)
+        sent = max(sum(codes.values()), 1)
+        return {"offered_rps": offered, "p99_ms": _p(latencies, 99), "shed_fraction": codes.get("RESOURCE_EXHAUSTED", 0) / sent,
+                "deadline_exceeded": float(codes.get("DEADLINE_EXCEEDED", 0)), "ok": float(codes.get("OK", 0))}
+
+
+def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, seconds: float = 8.0, deadline_s: float = 2.0,
+                        progress: Any = print) -> dict[str, Any]:
+    """All three measurements; returns the figures (the JSON of ``--format json``)."""
+    repository = bundle.parent
+    requests = _requests(bundle, 512)
+    progress("overhead: split call on a trivial model vs bare echo, one client")
+    with server_process(repository, "--trivial") as port:
+        echo_p50, split_p50 = asyncio.run(_overhead(port, requests, calls))
+    unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
+    progress(f"batching: {clients} concurrent clients, real reranker, batching on")
+    with server_process(repository, "--max-batch-size", "64", *unbounded_wait) as port:
+        batched = asyncio.run(_closed_loop(port, requests, clients, seconds))
+    progress(f"batching: {clients} concurrent clients, real reranker, batching off")
+    with server_process(repository, "--max-batch-size", "1", *unbounded_wait) as port:
+        unbatched = asyncio.run(_closed_loop(port, requests, clients, seconds))
+    progress(f"overload: open loop at half ({batched / 2:.0f}/s) and twice ({batched * 2:.0f}/s) the saturation rate, default admission")
+    with server_process(repository, "--max-batch-size", "64") as port:
+        half = asyncio.run(_open_loop(port, requests, batched / 2, seconds, deadline_s))
+        over = asyncio.run(_open_loop(port, requests, batched * 2, seconds, deadline_s))
+    return {
+        "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(),
+        "echo_p50_us": echo_p50, "split_p50_us": split_p50, "overhead_ratio": split_p50 / echo_p50,
+        "batched_rps": batched, "unbatched_rps": unbatched, "batching_gain": batched / unbatched,
+        "half_load_rps": half["offered_rps"], "half_load_p99_ms": half["p99_ms"],
+        "overload_offered_rps": over["offered_rps"], "overload_p99_ms": over["p99_ms"], "overload_shed_fraction": over["shed_fraction"],
+        "overload_p99_ratio": over["p99_ms"] / half["p99_ms"], "overload_deadline_exceeded": over["deadline_exceeded"],
+        "half_load_deadline_exceeded": half["deadline_exceeded"],
+    }

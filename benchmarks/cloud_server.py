@@ -1,0 +1,66 @@
+"""Server process for ``splitrank bench cloud``: the real CloudRanker service, with the real models
+or a trivial one (to measure the serving overhead), plus a bare echo method on the same grpc.aio
+server for the baseline. Prints ``READY <port>`` when listening. Benchmarks only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from cloud.serving.metrics import ServerMetrics
+from cloud.serving.repository import ModelRepository
+from cloud.serving.service import CloudRankerService
+from protos.v1 import cloud_pb2_grpc
+from splitrank.bundle import load_manifest
+
+ECHO_METHOD = "/splitrank.bench.Echo/Echo"
+
+
+class TrivialModels:
+    """Same interface as ServingModels, no model: reranking returns the edge scores."""
+
+    def __init__(self, bundle: Path) -> None:
+        manifest = load_manifest(bundle)
+        student = manifest.models["student"]
+        self.version, self.catalogue_size = bundle.name, int(student["n_items"])
+        self.candidates, self.embedding_dim = int(student["candidates"]), int(student["dim"])
+
+    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
+        return np.where(ids > 0, edge_scores, -np.inf)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repository", type=Path, required=True)
+    parser.add_argument("--trivial", action="store_true")
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-delay-ms", type=float, default=2.0)
+    parser.add_argument("--max-queue", type=int, default=128)
+    parser.add_argument("--max-queue-wait-ms", type=float, default=50.0)
+    args = parser.parse_args()
+    repository = ModelRepository(args.repository, loader=TrivialModels) if args.trivial else ModelRepository(args.repository)
+    repository.refresh()
+    repository.get()  # fails here, with the reason on stderr, when no bundle could be loaded
+    metrics = ServerMetrics()
+    service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
+                                 max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
+    server = grpc.aio.server(maximum_concurrent_rpcs=4 * (args.max_queue + args.max_batch_size))
+    cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)})
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"READY {port}", flush=True)
+    await server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
