@@ -50,7 +50,8 @@ def encode(vector: np.ndarray, encoding: int = INT8) -> Encoded:
         raise CodecError("cannot encode a vector with NaN or infinite values")
     qmax = _QMAX[encoding]
     peak = float(np.abs(x).max(initial=0.0))
-    scale = peak / qmax if peak > 0 else 1.0
+    # The wire's scale is a float32: keep it a normal float32, or tiny vectors would send scale 0.
+    scale = float(max(np.float32(peak / qmax), np.finfo(np.float32).tiny)) if peak > 0 else 1.0
     q = np.clip(np.rint(x / scale), -qmax, qmax).astype(np.int8)
     if encoding == INT8:
         return Encoded(INT8, x.size, scale, q.tobytes())

@@ -46,6 +46,13 @@ def test_malformed_messages_are_rejected(change: dict, message: str) -> None:
         decode(proto)
 
 
+def test_denormal_vector_keeps_a_valid_scale() -> None:
+    tiny = np.array([1e-45, -1e-45], np.float32)
+    proto = encode(tiny, INT8).to_proto()
+    assert proto.scale > 0
+    np.testing.assert_allclose(decode(proto), tiny, atol=1e-38)
+
+
 def test_zero_vector_and_nan_input() -> None:
     assert (decode(encode(np.zeros(4, np.float32))) == 0).all()
     with pytest.raises(CodecError, match="NaN"):
