@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import hypothesis  # noqa: F401 - imported early: a lazy import deep in a test's stack trips CPython 3.11.7's AST bug (gh-106905)
+import hypothesis  # imported early: a lazy import deep in a test's stack trips CPython 3.11.7's AST bug (gh-106905)
 import pytest
 
 from cloud.data.synthetic import write_synthetic_online_retail
+
+# CI runs the same fuzz examples every time (a red CI must mean a change broke something); local runs explore.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
