@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cloud.data.examples import Dataset, Examples
+from cloud.models.item_stats import co_purchase_similarity
 
 TIE_BREAK = 1e-3
 """Weight of (scaled) popularity added to personal scores so ties fall to popular items."""
@@ -50,19 +51,7 @@ class ItemKnn:
     name = "item_knn"
 
     def __init__(self, dataset: Dataset, neighbours: int = 100, half_life_days: float = 60.0) -> None:
-        n = dataset.catalogue.size
-        co = np.zeros((n, n), np.float32)
-        train = dataset.train
-        for i in range(len(train)):
-            items = train.labels(i)
-            co[np.ix_(items, items)] += 1.0
-        diag = np.sqrt(np.maximum(np.diag(co), 1.0))
-        np.fill_diagonal(co, 0.0)
-        sim = co / diag[:, None] / diag[None, :]
-        if neighbours < n:
-            cut = -np.partition(-sim, neighbours, axis=1)[:, neighbours : neighbours + 1]
-            sim[sim < cut] = 0.0
-        self.similarity = sim
+        self.similarity = co_purchase_similarity(dataset, neighbours)
         self.trend = dataset.trend
         self.half_life_days = half_life_days
 

@@ -28,26 +28,13 @@ class ItemStats:
         """Count over the training examples' baskets and histories (no validation or test data)."""
         n = dataset.catalogue.size
         train = dataset.train
-        co = np.zeros((n, n), np.float32)
-        for i in range(len(train)):
-            items = train.labels(i)
-            co[np.ix_(items, items)] += 1.0
-        baskets = np.diag(co).copy()
-        norm = np.sqrt(np.maximum(baskets, 1.0))
-        np.fill_diagonal(co, 0.0)
-        similarity = co / norm[:, None] / norm[None, :]
-        if neighbours < n:
-            cut = -np.partition(-similarity, neighbours, axis=1)[:, neighbours : neighbours + 1]
-            similarity[similarity < cut] = 0.0
         bought = np.bincount(train.label_items, minlength=n).astype(np.float32)
-        in_history = train.hist_items[:, :, None]
         repeated = np.zeros(n, np.float32)
         for i in range(len(train)):
             hist = train.hist_items[i]
             repeated[np.intersect1d(hist[hist > 0], train.labels(i))] += 1.0
-        del in_history
         repeat_rate = (repeated + 1.0) / (bought + 10.0)
-        return cls(np.log1p(bought).astype(np.float32), repeat_rate.astype(np.float32), similarity.astype(np.float32))
+        return cls(np.log1p(bought).astype(np.float32), repeat_rate.astype(np.float32), co_purchase_similarity(dataset, neighbours))
 
     def save(self, path: Path) -> None:
         """Write as one .npz file."""
@@ -58,3 +45,20 @@ class ItemStats:
         """Read what ``save`` wrote."""
         with np.load(path) as data:
             return cls(data["popularity"], data["repeat_rate"], data["similarity"])
+
+
+def co_purchase_similarity(dataset: Dataset, neighbours: int = 100) -> np.ndarray:
+    """Cosine similarity of items over the training baskets, keeping each item's top ``neighbours``: [N, N]."""
+    n = dataset.catalogue.size
+    train = dataset.train
+    co = np.zeros((n, n), np.float32)
+    for i in range(len(train)):
+        items = train.labels(i)
+        co[np.ix_(items, items)] += 1.0
+    norm = np.sqrt(np.maximum(np.diag(co), 1.0))
+    np.fill_diagonal(co, 0.0)
+    similarity = co / norm[:, None] / norm[None, :]
+    if neighbours < n:
+        cut = -np.partition(-similarity, neighbours, axis=1)[:, neighbours : neighbours + 1]
+        similarity[similarity < cut] = 0.0
+    return similarity.astype(np.float32)

@@ -56,19 +56,3 @@ def basket_softmax_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     targets = targets / tf.maximum(tf.reduce_sum(targets, axis=-1, keepdims=True), 1e-9)
     return -tf.reduce_sum(targets * tf.nn.log_softmax(logits, axis=-1), axis=-1)
 
-
-def basket_bce_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Mean per-item sigmoid cross-entropy: each logit estimates P(item in this basket)."""
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), axis=-1)
-
-
-def candidate_softmax_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """Listwise softmax over each example's candidate set only.
-
-    ``targets``: 1 = relevant candidate, 0 = other candidate, -1 = not a candidate (ignored). Training on
-    the items that compete for the top of the ranking aligns the loss with NDCG@10.
-    """
-    candidate = targets >= 0.0
-    masked = tf.where(candidate, logits, MASKED)
-    positives = tf.where(candidate, targets, 0.0)
-    return basket_softmax_loss(positives, masked) * tf.cast(tf.reduce_any(positives > 0, axis=-1), tf.float32)
