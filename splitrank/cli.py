@@ -69,7 +69,8 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
     try:
         settings = load_settings(TrainSettings, section="train", config=config, flags={
             "data": str(data) if data else None, "repository": repository, "max_examples": max_examples,
-            "teacher_epochs": teacher_epochs, "student_epochs": student_epochs, "reranker_epochs": reranker_epochs, "seed": seed})
+            "teacher_epochs": teacher_epochs, "student_epochs": student_epochs, "reranker_epochs": reranker_epochs, "seed": seed,
+            "csv_columns": columns})
     except SettingsError as err:
         _fail(str(err))
     if columns is not None:

@@ -50,8 +50,9 @@ class ItemKnn:
 
     name = "item_knn"
 
-    def __init__(self, dataset: Dataset, neighbours: int = 100, half_life_days: float = 60.0) -> None:
-        self.similarity = co_purchase_similarity(dataset, neighbours)
+    def __init__(self, dataset: Dataset, similarity: np.ndarray | None = None, half_life_days: float = 60.0) -> None:
+        """``similarity`` is ``co_purchase_similarity(dataset)``, computed here when not given."""
+        self.similarity = co_purchase_similarity(dataset) if similarity is None else similarity
         self.trend = dataset.trend
         self.half_life_days = half_life_days
 

@@ -125,10 +125,11 @@ class DynamicBatcher(Generic[I, O]):
             self._task.cancel()
         self._executor.shutdown(wait=True)
 
-    def _take(self) -> list[_Pending[I, O]]:
+    def _take(self, limit: int) -> list[_Pending[I, O]]:
+        """Up to ``limit`` live requests from the queue; expired ones are failed on the way."""
         batch: list[_Pending[I, O]] = []
         now = time.monotonic()
-        while self._queue and len(batch) < self.max_batch_size:
+        while self._queue and len(batch) < limit:
             pending = self._queue.popleft()
             if pending.future.done():  # cancelled by the caller
                 continue
@@ -145,10 +146,10 @@ class DynamicBatcher(Generic[I, O]):
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            batch = self._take()
+            batch = self._take(self.max_batch_size)
             if 1 < len(batch) < self.max_batch_size and self.max_delay_s > 0:
                 await asyncio.sleep(self.max_delay_s)  # others are arriving: give the batch a moment to fill
-                batch += self._take_more(self.max_batch_size - len(batch))
+                batch += self._take(self.max_batch_size - len(batch))
             if not batch:
                 continue
             self._in_flight = len(batch)
@@ -173,10 +174,3 @@ class DynamicBatcher(Generic[I, O]):
                 if not pending.future.done():
                     pending.future.set_result(output)
 
-    def _take_more(self, room: int) -> list[_Pending[I, O]]:
-        keep = self.max_batch_size
-        self.max_batch_size = room
-        try:
-            return self._take()
-        finally:
-            self.max_batch_size = keep

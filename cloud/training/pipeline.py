@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class TrainSettings:
     prune_sparsity: float = 0.5
     seed: int = 7
     teacher_latency_samples: int = 30
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
@@ -156,15 +155,14 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     train, validation, test = dataset.train, dataset.validation, dataset.test
     metrics: list[dict[str, Any]] = []
     baseline_scores = {}
+    stats = ItemStats.from_dataset(dataset)
     half_life = max(PERSONAL_HALF_LIVES, key=lambda h: evaluate(PersonalFrequency(dataset, h), validation).ndcg_at_10)
-    for baseline in (Popularity(dataset), PersonalFrequency(dataset, half_life), ItemKnn(dataset)):
+    for baseline in (Popularity(dataset), PersonalFrequency(dataset, half_life), ItemKnn(dataset, stats.similarity)):
         _notify(progress, "baselines", len(baseline_scores), 3)
         result = evaluate(baseline, test)
         baseline_scores[baseline.name] = result.ndcg_at_10
         metrics.append(_row(baseline.name, "numpy", result, None, None, role="baseline"))
     _notify(progress, "baselines", 3, 3)
-
-    stats = ItemStats.from_dataset(dataset)
     targets = train.label_matrix(np.arange(len(train)), n)
 
     teacher = Teacher(TeacherConfig(n, history_len=dataset.history_len), stats)
@@ -180,7 +178,8 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     metrics.append(_row("teacher", "keras", teacher_test, None, _keras_latency_us(teacher, teacher_inputs(dataset, test), settings),
                         role="cloud", best_epoch=fit.best_epoch))
 
-    teacher_probs = tf.nn.softmax(predict_in_batches(teacher, t_inputs)).numpy()
+    teacher_logits = predict_in_batches(teacher, t_inputs)
+    teacher_probs = tf.nn.softmax(teacher_logits).numpy()
     soft = (1 - settings.distill_weight) * targets / np.maximum(targets.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
     student = Student(StudentConfig(n, history_len=dataset.history_len))
     student.compile(optimizer=keras.optimizers.Adam(settings.student_learning_rate), loss=[basket_softmax_loss, None])
@@ -195,7 +194,7 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     # The shipped edge model carries the popularity prior of its release day. Evaluated on the test
     # split, it is released the day the test period starts: no test-period data reaches it.
     student.set_prior(dataset.trend[int(dataset.test.day.min())])
-    reranker, split_test, recall_k = _fit_reranker(dataset, student, teacher, stats, settings, progress)
+    reranker, split_test, recall_k = _fit_reranker(dataset, student, teacher_logits, stats, settings, progress)
 
     tflite: dict[str, bytes] = {}
     for i, fmt in enumerate(f for f in FORMATS if f != "pruned_int8"):
@@ -219,7 +218,7 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     return _Trained(teacher, student, reranker, stats, metrics, tflite, extra)
 
 
-def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: ItemStats, settings: TrainSettings,
+def _fit_reranker(dataset: Dataset, student: Student, teacher_logits: np.ndarray, stats: ItemStats, settings: TrainSettings,
                   progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float]:
     k = student.config.candidates
 
@@ -242,8 +241,7 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
 
     train_in, val_in, test_in = candidates(dataset.train), candidates(dataset.validation), candidates(dataset.test, shipped=True)
     labels = np.stack([np.isin(train_in["candidate_ids"][i], dataset.train.labels(i)) for i in range(len(dataset.train))]).astype(np.float32)
-    teacher_logits = np.take_along_axis(predict_in_batches(teacher, teacher_inputs(dataset, dataset.train)), train_in["candidate_ids"], 1)
-    teacher_probs = tf.nn.softmax(teacher_logits).numpy()
+    teacher_probs = tf.nn.softmax(np.take_along_axis(teacher_logits, train_in["candidate_ids"], 1)).numpy()
     soft = (1 - settings.distill_weight) * labels / np.maximum(labels.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
     reranker = SplitReranker(RerankerConfig(dataset.catalogue.size, user_dim=student.config.dim), stats)
     reranker.compile(optimizer=keras.optimizers.Adam(3e-3), loss=basket_softmax_loss)
