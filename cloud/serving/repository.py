@@ -43,6 +43,11 @@ class ModelRepository:
         """Versions that failed verification or loading, with the reason."""
         return {version: reason for version, (_, reason) in self._refused.items()}
 
+    @property
+    def loaded_versions(self) -> list[str]:
+        """Versions in memory, oldest first."""
+        return list(self._loaded)
+
     def get(self, version: str = "") -> ServingModels:
         """The pinned ``version`` if loaded, else the newest for an empty pin."""
         if not version:

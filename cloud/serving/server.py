@@ -1,4 +1,5 @@
-"""``splitrank serve-cloud``: the grpc.aio server around the CloudRanker service.
+"""``splitrank serve-cloud``: the grpc.aio server around the CloudRanker service and its Open Inference
+Protocol (KServe v2) twin.
 
 Health checking (grpc.health.v1: NOT_SERVING while loading or draining), server reflection, message
 size limits, TLS or mTLS by config, Prometheus metrics over HTTP, hot reload of new model versions,
@@ -18,13 +19,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cloud.serving.metrics import ServerMetrics
+from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
 from cloud.serving.runtime import compute_device
 from cloud.serving.service import CloudRankerService
+from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 
 log = logging.getLogger("splitrank.cloud")
 SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name
+OPEN_INFERENCE_NAME = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ async def start_server(settings: ServeSettings) -> RunningServer:
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
                                  max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_budget_s=settings.min_budget_ms / 1000)
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
+    grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OpenInferenceService(service), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection((SERVICE_NAME, OPEN_INFERENCE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     address = f"{settings.host}:{settings.port}"
     credentials = _credentials(settings)
     port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)

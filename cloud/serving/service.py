@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository, UnknownVersion
+from cloud.serving.runtime import ServingModels
 from cloud.serving.validation import FullInput, InvalidRequest, RerankInput, validate_full, validate_rerank
 from protos.v1 import cloud_pb2, cloud_pb2_grpc, common_pb2
 
@@ -65,6 +66,21 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+class Refusal(Exception):
+    """A call that cannot be served: the status code, the message that says why, trailing metadata."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, trailers: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.code, self.message, self.trailers = code, message, trailers
+
+    async def abort(self, context: grpc.aio.ServicerContext) -> NoReturn:
+        """End the call with this status."""
+        if self.trailers:
+            context.set_trailing_metadata(self.trailers)
+        await context.abort(self.code, self.message)
+        raise AssertionError("unreachable: abort raises")
+
+
 class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
     """Split and full ranking over a model repository, each behind its own dynamic batcher."""
 
@@ -101,50 +117,54 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
 
         return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer)
 
+    def admit(self, context: grpc.aio.ServicerContext, version: str) -> tuple[ServingModels, float | None]:
+        """The models a call runs on and its absolute deadline; raises Refusal when it cannot be served."""
+        remaining = context.time_remaining()
+        if remaining is not None and remaining < self.min_budget_s:
+            raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, f"{max(remaining, 0) * 1000:.3f} ms left on arrival, under the "
+                                                             f"{self.min_budget_s * 1000:.1f} ms minimum; nothing was computed")
+        if self.draining:
+            raise Refusal(grpc.StatusCode.UNAVAILABLE, "server is draining; retry on another replica")
+        try:
+            models = self.repository.get(version)
+        except UnknownVersion as err:
+            raise Refusal(grpc.StatusCode.NOT_FOUND if version else grpc.StatusCode.UNAVAILABLE, str(err.args[0])) from None
+        return models, None if remaining is None else time.monotonic() + remaining
+
+    @staticmethod
+    async def compute(batcher: DynamicBatcher[Any, tuple[np.ndarray, float]], item: Any, deadline: float | None) -> tuple[np.ndarray, float]:
+        """Run one validated item through its batcher: (model output, compute seconds); raises Refusal with
+        the status code that says why it could not run."""
+        try:
+            return await batcher.submit(item, deadline=deadline)
+        except QueueFull as err:
+            raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, f"overloaded: {err}",
+                          (("retry-after-ms", str(max(1, round(err.retry_after_s * 1000)))),)) from None
+        except DeadlineExpired:
+            raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed while queued; nothing was computed") from None
+        except Exception as err:  # a model failure is the server's fault, said plainly
+            raise Refusal(grpc.StatusCode.INTERNAL, f"model call failed: {type(err).__name__}: {err}") from err
+
     async def _serve(self, method: str, request: Any, context: grpc.aio.ServicerContext, validate: Callable[..., Any],
                      batcher: DynamicBatcher[Any, tuple[np.ndarray, float]], answer: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]]
                      ) -> cloud_pb2.CloudRankResponse:
-        code = grpc.StatusCode.OK
         try:
-            remaining = context.time_remaining()
-            deadline = None if remaining is None else time.monotonic() + remaining
-            if remaining is not None and remaining < self.min_budget_s:
-                code = grpc.StatusCode.DEADLINE_EXCEEDED
-                await context.abort(code, f"{max(remaining, 0) * 1000:.3f} ms left on arrival, under the "
-                                          f"{self.min_budget_s * 1000:.1f} ms minimum; nothing was computed")
-            if self.draining:
-                code = grpc.StatusCode.UNAVAILABLE
-                await context.abort(code, "server is draining; retry on another replica")
-            try:
-                models = self.repository.get(request.model_version)
-            except UnknownVersion as err:
-                code = grpc.StatusCode.NOT_FOUND if request.model_version else grpc.StatusCode.UNAVAILABLE
-                await context.abort(code, str(err.args[0]))
+            models, deadline = self.admit(context, request.model_version)
             try:
                 item = validate(request, models, max_bytes=self.max_request_bytes)
             except InvalidRequest as err:
-                code = grpc.StatusCode.INVALID_ARGUMENT
-                await context.abort(code, str(err))
+                raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
             queued = time.monotonic()
-            try:
-                scores, compute_s = await batcher.submit(item, deadline=deadline)
-            except QueueFull as err:
-                code = grpc.StatusCode.RESOURCE_EXHAUSTED
-                context.set_trailing_metadata((("retry-after-ms", str(max(1, round(err.retry_after_s * 1000)))),))
-                await context.abort(code, f"overloaded: {err}")
-            except DeadlineExpired:
-                code = grpc.StatusCode.DEADLINE_EXCEEDED
-                await context.abort(code, "deadline passed while queued; nothing was computed")
-            except Exception as err:  # noqa: BLE001 - a model failure is the server's fault, said plainly
-                code = grpc.StatusCode.INTERNAL
-                await context.abort(code, f"model call failed: {type(err).__name__}: {err}")
-            done = time.monotonic()
-            ids, values = answer(item, scores)
-            load = batcher.load()
-            return cloud_pb2.CloudRankResponse(
-                item_ids=ids.tolist(), scores=np.asarray(values, np.float32).tolist(), model_version=models.version,
-                load=common_pb2.LoadHint(queue_depth=load.queue_depth, estimated_wait_ms=load.estimated_wait_s * 1000,
-                                         queue_capacity=load.queue_capacity),
-                queue_ms=max(done - queued - compute_s, 0.0) * 1000, compute_ms=compute_s * 1000)
-        finally:
-            self.metrics.requests.labels(method, code.name).inc()
+            scores, compute_s = await self.compute(batcher, item, deadline)
+        except Refusal as refusal:
+            self.metrics.requests.labels(method, refusal.code.name).inc()
+            await refusal.abort(context)
+        done = time.monotonic()
+        ids, values = answer(item, scores)
+        load = batcher.load()
+        self.metrics.requests.labels(method, "OK").inc()
+        return cloud_pb2.CloudRankResponse(
+            item_ids=ids.tolist(), scores=np.asarray(values, np.float32).tolist(), model_version=models.version,
+            load=common_pb2.LoadHint(queue_depth=load.queue_depth, estimated_wait_ms=load.estimated_wait_s * 1000,
+                                     queue_capacity=load.queue_capacity),
+            queue_ms=max(done - queued - compute_s, 0.0) * 1000, compute_ms=compute_s * 1000)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,46 +13,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.serving.runtime import ServingModels
-from cloud.serving.server import RunningServer, ServeSettings, start_server
-from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from cloud.serving.server import ServeSettings
+from protos.v1 import cloud_pb2
 from splitrank.codec import FLOAT32, INT8, encode
+from tests.cloud.server_thread import ServerThread
 
 pytestmark = pytest.mark.slow
-
-
-class ServerThread:
-    """Runs a server's event loop in a thread; tests call it through ordinary blocking gRPC stubs."""
-
-    def __init__(self, settings: ServeSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.running: RunningServer = self.call(start_server(settings))
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.running.port}")
-        self.stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
-
-    def call(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
-
-    def close(self) -> None:
-        self.channel.close()
-        self.call(self.running.stop(1.0))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def repository(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("served")
-    shutil.copytree(tiny_bundle, root / "1")
-    return root
-
-
-@pytest.fixture(scope="module")
-def server(repository: Path) -> Iterator[ServerThread]:
-    running = ServerThread(ServeSettings(repository=repository, port=0, poll_interval_s=0.2, max_delay_ms=2.0))
-    yield running
-    running.close()
 
 
 def _split_request(models: ServingModels, rng: np.random.Generator, k: int = 5, n: int = 12, encoding: int = INT8) -> cloud_pb2.RerankRequest:

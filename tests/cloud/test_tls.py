@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.serving.server import ServeSettings
-from tests.cloud.test_server import ServerThread
+from tests.cloud.server_thread import ServerThread
 
 pytestmark = pytest.mark.slow
 
