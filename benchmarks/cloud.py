@@ -7,12 +7,15 @@ server, each measured side by side in one run against server processes on this m
   ``max_batch_size=1``; shed calls back off by their ``retry-after-ms`` hint; completed calls count.
 - overload: open-loop arrivals at half and at twice the measured saturation rate; shed share, p99 of
   accepted calls, and calls that ran into their deadline.
+- sweep (``--sweep``): throughput and p99 for each max batch size and max queue delay, and the best
+  setting for a p99 target.
 Clients and server share the machine's cores: compare ratios, not absolute figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,7 +28,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from benchmarks.cloud_server import ECHO_METHOD
+from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.bundle import load_manifest
 from splitrank.codec import INT8, encode
@@ -81,18 +84,19 @@ async def _overhead(port: int, requests: list[cloud_pb2.RerankRequest], calls: i
     return _p(echo_us[calls // 10 :], 50), _p(split_us[calls // 10 :], 50)
 
 
-async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clients: int, seconds: float) -> float:
+async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clients: int, seconds: float) -> dict[str, float]:
+    """Completed calls per second and the p99 latency of completed calls; shed calls back off by their hint."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = cloud_pb2_grpc.CloudRankerStub(channel)
         for request in requests[:clients]:  # warm up
             await stub.Rerank(request)
-        done = 0
+        latencies: list[float] = []
         stop = time.monotonic() + seconds
 
         async def client(offset: int) -> None:
-            nonlocal done
             i = offset
             while time.monotonic() < stop:
+                start = time.perf_counter()
                 try:
                     await stub.Rerank(requests[i % len(requests)], timeout=10)
                 except grpc.aio.AioRpcError as err:
@@ -101,12 +105,12 @@ async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clien
                     hint = dict(err.trailing_metadata() or ()).get("retry-after-ms", "1")
                     await asyncio.sleep(int(hint) / 1000)  # back off as told, as a real client would
                     continue
-                done += 1
+                latencies.append((time.perf_counter() - start) * 1000)
                 i += clients
 
         started = time.monotonic()
         await asyncio.gather(*(client(c) for c in range(clients)))
-        return done / (time.monotonic() - started)
+        return {"rps": len(latencies) / (time.monotonic() - started), "p99_ms": _p(latencies, 99)}
 
 
 async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: float, seconds: float, deadline_s: float) -> dict[str, float]:
@@ -151,10 +155,10 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
     unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
     with server_process(repository, "--max-batch-size", "64", *unbounded_wait) as port:
-        batched = asyncio.run(_closed_loop(port, requests, clients, seconds))
+        batched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
     progress(f"batching: {clients} concurrent clients, real reranker, batching off")
     with server_process(repository, "--max-batch-size", "1", *unbounded_wait) as port:
-        unbatched = asyncio.run(_closed_loop(port, requests, clients, seconds))
+        unbatched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
     progress(f"overload: open loop at half ({batched / 2:.0f}/s) and twice ({batched * 2:.0f}/s) the saturation rate, default admission")
     with server_process(repository, "--max-batch-size", "64") as port:
         half = asyncio.run(_open_loop(port, requests, batched / 2, seconds, deadline_s))
@@ -168,3 +172,32 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
         "overload_p99_ratio": over["p99_ms"] / half["p99_ms"], "overload_deadline_exceeded": over["deadline_exceeded"],
         "half_load_deadline_exceeded": half["deadline_exceeded"],
     }
+
+
+SWEEP_BATCH_SIZES = (1, 8, 16, 32, 64, 128)
+SWEEP_DELAYS_MS = (0.0, 1.0, 2.0, 5.0)
+
+
+async def _tune(port: int, max_batch_size: int, max_delay_ms: float) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        knobs = {"max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms}
+        await channel.unary_unary(TUNE_METHOD)(json.dumps(knobs).encode())
+
+
+def run_cloud_sweep(bundle: Path, *, p99_target_ms: float, clients: int = 64, seconds: float = 3.0,
+                    batch_sizes: tuple[int, ...] = SWEEP_BATCH_SIZES, delays_ms: tuple[float, ...] = SWEEP_DELAYS_MS,
+                    progress: Any = print) -> dict[str, Any]:
+    """Closed-loop throughput and p99 of every (max batch size, max queue delay) pair on one server process,
+    the knobs changed live between runs; ``best`` is the highest throughput whose p99 meets the target."""
+    requests = _requests(bundle, 512)
+    rows = []
+    with server_process(bundle.parent, "--max-queue-wait-ms", "100000") as port:
+        for size in batch_sizes:
+            for delay in delays_ms:
+                asyncio.run(_tune(port, size, delay))
+                measured = asyncio.run(_closed_loop(port, requests, clients, seconds))
+                rows.append({"max_batch_size": size, "max_delay_ms": delay, **measured})
+                progress(f"max_batch_size {size:>4}  max_delay_ms {delay:>4.1f}: {measured['rps']:8.0f} calls/s, p99 {measured['p99_ms']:7.1f} ms")
+    meeting = [row for row in rows if row["p99_ms"] <= p99_target_ms]
+    best = max(meeting, key=lambda row: row["rps"]) if meeting else None
+    return {"bundle": str(bundle), "clients": clients, "p99_target_ms": p99_target_ms, "runs": rows, "best": best}

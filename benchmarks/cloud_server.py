@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 from pathlib import Path
 
 import grpc
@@ -13,11 +14,14 @@ import numpy as np
 
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
+from cloud.serving.server import in_flight_limit
 from cloud.serving.service import CloudRankerService
 from protos.v1 import cloud_pb2_grpc
 from splitrank.bundle import load_manifest
 
 ECHO_METHOD = "/splitrank.bench.Echo/Echo"
+TUNE_METHOD = "/splitrank.bench.Echo/Tune"
+"""Takes JSON ``{"max_batch_size": int, "max_delay_ms": float}`` and applies it to the reranker's batcher live."""
 
 
 class TrivialModels:
@@ -48,13 +52,20 @@ async def main() -> None:
     metrics = ServerMetrics()
     service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
                                  max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
-    server = grpc.aio.server(maximum_concurrent_rpcs=4 * (args.max_queue + args.max_batch_size))
+    server = grpc.aio.server(maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         return request
 
-    handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)})
+    async def tune(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        knobs = json.loads(request)
+        service.rerank_batcher.set_max_batch_size(int(knobs["max_batch_size"]))
+        service.rerank_batcher.set_max_delay(float(knobs["max_delay_ms"]) / 1000)
+        return request
+
+    handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
+                                                                            "Tune": grpc.unary_unary_rpc_method_handler(tune)})
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -187,17 +187,31 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
 @bench.command("cloud")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput and load phase.")
-@click.option("--clients", type=int, default=64, show_default=True, help="Concurrent clients for the batching phase.")
+@click.option("--clients", type=int, default=64, show_default=True, help="Concurrent clients for the batching phase and the sweep.")
+@click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
+@click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_cloud(repository: Path, seconds: float, clients: int, fmt: str) -> None:
-    """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server."""
-    from benchmarks.cloud import run_cloud_benchmark
+def bench_cloud(repository: Path, seconds: float, clients: int, sweep: bool, p99_ms: float, fmt: str) -> None:
+    """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server;
+    with --sweep, the batching knobs that give the most throughput within a p99 target."""
+    from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
 
     try:
         bundle = resolve_bundle(repository)
     except BundleError as err:
         _fail(str(err))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    if sweep:
+        found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), progress=say)
+        if fmt == "json":
+            click.echo(json.dumps(found, indent=2))
+        elif found["best"]:
+            best = found["best"]
+            click.echo(f"best for p99 <= {p99_ms:g} ms at {clients} clients: --max-batch-size {best['max_batch_size']} "
+                       f"--max-delay-ms {best['max_delay_ms']:g} ({best['rps']:.0f} calls/s, p99 {best['p99_ms']:.1f} ms)")
+        else:
+            click.echo(f"no setting met p99 <= {p99_ms:g} ms at {clients} clients; try fewer clients or more replicas")
+        return
     result = run_cloud_benchmark(bundle, seconds=seconds, clients=clients, progress=say)
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))

@@ -54,6 +54,14 @@ class ServeSettings:
     tls_client_ca_file: str | None = None
 
 
+def in_flight_limit(max_queue: int, max_batch_size: int) -> int:
+    """Calls gRPC lets in at once. Past it gRPC itself answers RESOURCE_EXHAUSTED (no hint) before any
+    Python runs: under overload a call then waits in at most this bound, not for the event loop to reach
+    it, so it is shed at once instead of running into its deadline. Admission in the batcher sheds
+    first, with a retry hint; the margin covers the batch in compute and calls being answered."""
+    return max_queue + 2 * max_batch_size
+
+
 @dataclass
 class RunningServer:
     """A started server and its parts (tests and benchmarks drive these directly)."""
@@ -98,9 +106,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes)]
-    # Last-resort guard: past this many calls in flight gRPC itself answers RESOURCE_EXHAUSTED (no hint),
-    # before any Python runs; admission in the batcher sheds first, with a retry hint.
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=4 * (settings.max_queue + settings.max_batch_size))
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size))
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
                                  max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_budget_s=settings.min_budget_ms / 1000)
