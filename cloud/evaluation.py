@@ -42,21 +42,30 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def metrics_from_rankings(examples: Examples, rankings: np.ndarray, rows: np.ndarray | None = None) -> RankingMetrics:
-    """Metrics for explicit rankings (item ids, best first, at least 20 per row)."""
+def per_example_metrics(examples: Examples, rankings: np.ndarray, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """NDCG@10, Recall@20 and hit@10 of every ranked row (item ids, best first); NaN where a basket has no
+    known item. The router learns from, and is judged on, these per-request figures."""
     rows = np.arange(len(examples)) if rows is None else rows
-    ndcg = recall = hits = 0.0
+    out = {name: np.full(len(rows), np.nan) for name in ("ndcg_at_10", "recall_at_20", "hit_rate_at_10")}
     for r, index in enumerate(rows):
         relevant = examples.labels(int(index))
         if len(relevant) == 0:
             continue
         gains = np.isin(rankings[r], relevant)
         ideal = _DISCOUNTS[: min(len(relevant), 10)].sum()
-        ndcg += float((gains[:10] * _DISCOUNTS[: len(gains[:10])]).sum() / ideal)
-        recall += float(gains[:20].sum() / len(relevant))
-        hits += float(gains[:10].any())
-    n = max(len(rows), 1)
-    return RankingMetrics(ndcg / n, recall / n, hits / n, len(rows))
+        out["ndcg_at_10"][r] = float((gains[:10] * _DISCOUNTS[: len(gains[:10])]).sum() / ideal)
+        out["recall_at_20"][r] = float(gains[:20].sum() / len(relevant))
+        out["hit_rate_at_10"][r] = float(gains[:10].any())
+    return out
+
+
+def metrics_from_rankings(examples: Examples, rankings: np.ndarray, rows: np.ndarray | None = None) -> RankingMetrics:
+    """Mean metrics for explicit rankings (item ids, best first, at least 20 per row); a basket with no
+    known item counts as a miss."""
+    per = per_example_metrics(examples, rankings, rows)
+    n = max(len(per["ndcg_at_10"]), 1)
+    return RankingMetrics(*(float(np.nansum(per[name]) / n) for name in ("ndcg_at_10", "recall_at_20", "hit_rate_at_10")),
+                          len(per["ndcg_at_10"]))
 
 
 def evaluate(scorer: Scorer, examples: Examples, *, batch_size: int = 512) -> RankingMetrics:

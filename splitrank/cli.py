@@ -120,6 +120,41 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
         _fail(str(err))
 
 
+@main.command("run-agent")
+@click.option("--repository", type=click.Path(path_type=Path), help=f"Bundle directory or model repository [default: {DEFAULT_REPOSITORY}]")
+@click.option("--port", type=int, help="TCP port on --host [default: 50061; 0 picks a free one].")
+@click.option("--host", help="Address to listen on [default: 127.0.0.1: apps on this device only].")
+@click.option("--unix-socket", help="Also listen on this Unix socket path.")
+@click.option("--cloud", help="Cloud endpoints: name=host:port[@usd_per_call][;...] [default: none, local only].")
+@click.option("--policy", type=click.Choice(["local", "split", "cloud", "threshold", "learned"]), help="Router policy [default: learned].")
+@click.option("--target-cloud-fraction", type=float, help="Share of requests threshold/learned send to the cloud [default: 0.3].")
+@click.option("--budget-usd-per-hour", type=float, help="Cap cloud calls at what this pays for [default: 0 = no cap].")
+@click.option("--histories", help="JSON file of customer histories for requests by user_id.")
+@click.option("--encoding", type=click.Choice(["int8", "int4", "float32"]), help="User embedding on the split route [default: int8].")
+@click.option("--dp-epsilon", type=float, help="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP [default: 0 = off].")
+@click.option("--device-id", help="This device's id (sent pseudonymized).")
+@click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
+@click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
+def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, policy: str | None,
+              target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
+              dp_epsilon: float | None, device_id: str | None, config: Path | None, log_level: str) -> None:
+    """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
+    import asyncio
+    import logging
+
+    from edge.server import AgentSettings, serve_agent
+
+    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    try:
+        settings = load_settings(AgentSettings, section="agent", config=config, flags={
+            "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
+            "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
+            "encoding": encoding, "dp_epsilon": dp_epsilon, "device_id": device_id})
+        asyncio.run(serve_agent(settings))
+    except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
+        _fail(str(err))
+
+
 @main.group()
 def report() -> None:
     """Reports on trained models (more reports arrive with the cloud, router and demo)."""

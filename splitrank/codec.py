@@ -1,9 +1,11 @@
-"""The user-embedding codec of the split route: one scale per vector, int8 or 4-bit values.
+"""The codecs of the split route: the user embedding (one scale per vector, int8 or 4-bit values) and
+the compact candidate list (delta-coded sorted ids, quantized scores).
 
 Encoding maps x to round(x / scale) with scale = max|x| / qmax (qmax 127 for int8, 7 for int4), so
 every element decodes within scale / 2 of its value: |x - decode(encode(x))| <= max|x| / (2 * qmax).
-4-bit values are packed two per byte, low nibble first, as two's complement. Pure numpy: the device
-encodes, the cloud decodes, with the same code.
+4-bit values are packed two per byte, low nibble first, as two's complement. Candidate ids are sorted
+and sent as varint gaps (a catalogue of a few thousand items and 64 candidates: about one byte each).
+Pure numpy: the device encodes, the cloud decodes, with the same code.
 """
 
 from __future__ import annotations
@@ -89,3 +91,42 @@ def decode(message: cloud_pb2.QuantizedEmbedding | Encoded) -> np.ndarray:
     nibbles[1::2] = (packed >> 4).astype(np.int8)
     nibbles[nibbles > 7] -= 16
     return nibbles[:dim].astype(np.float32) * scale
+
+
+def encode_ids(ids: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Varint gaps of the ids sorted ascending, and the sort order (apply it to anything sent beside them)."""
+    values = np.asarray(ids, np.int64).ravel()
+    if (values < 0).any():
+        raise CodecError("ids must be >= 0")
+    order = np.argsort(values, kind="stable")
+    out = bytearray()
+    previous = 0
+    for value in values[order].tolist():
+        gap = value - previous
+        previous = value
+        while gap >= 0x80:
+            out.append((gap & 0x7F) | 0x80)
+            gap >>= 7
+        out.append(gap)
+    return bytes(out), order
+
+
+def decode_ids(data: bytes, *, max_count: int) -> np.ndarray:
+    """int64 ids from ``encode_ids``; raises CodecError on truncated varints or more than ``max_count`` ids."""
+    ids: list[int] = []
+    value = shift = previous = 0
+    for byte in data:
+        if shift > 35:
+            raise CodecError("candidate id varint is longer than 5 bytes")
+        value |= (byte & 0x7F) << shift
+        if byte & 0x80:
+            shift += 7
+            continue
+        previous += value
+        ids.append(previous)
+        if len(ids) > max_count:
+            raise CodecError(f"more than {max_count} candidate ids")
+        value = shift = 0
+    if shift:
+        raise CodecError("candidate ids end in the middle of a varint")
+    return np.asarray(ids, np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 
 from cloud.serving.runtime import ServingModels
 from protos.v1 import cloud_pb2
-from splitrank.codec import CodecError, decode
+from splitrank.codec import CodecError, decode, decode_ids
 from splitrank.features import context_features
 
 
@@ -52,8 +52,7 @@ def _check_size(request: object, max_bytes: int) -> None:
 def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, max_bytes: int) -> RerankInput:
     """Check a split call against the model version it will run on."""
     _check_size(request, max_bytes)
-    if not request.candidate_ids:
-        raise InvalidRequest("no candidate_ids: a split call reranks the edge candidates")
+    ids, scores = _candidates(request, models)
     if not request.HasField("user_embedding"):
         raise InvalidRequest("user_embedding is missing")
     try:
@@ -62,7 +61,6 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest(f"user_embedding: {err}") from err
     if user.size != models.embedding_dim:
         raise InvalidRequest(f"user_embedding has dim {user.size}, model version {models.version} expects {models.embedding_dim}")
-    ids = np.asarray(request.candidate_ids, np.int64)
     if len(ids) > models.candidates:
         raise InvalidRequest(f"{len(ids)} candidates, at most {models.candidates}")
     bad = ids[(ids < 1) | (ids >= models.catalogue_size)]
@@ -71,7 +69,6 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
     unique, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         raise InvalidRequest(f"duplicate candidate ids {unique[counts > 1][:5].tolist()}")
-    scores = np.asarray(request.edge_scores, np.float32)
     if len(scores) != len(ids):
         raise InvalidRequest(f"{len(scores)} edge_scores for {len(ids)} candidate_ids: send one score per candidate")
     if not np.isfinite(scores).all():
@@ -79,6 +76,25 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
     if request.k < 1 or request.k > len(ids):
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
     return RerankInput(models, user, ids.astype(np.int32), scores, int(request.unix_time_s), int(request.k))
+
+
+def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, edge scores) from the plain or the compact form."""
+    if not request.HasField("compact_candidates"):
+        if not request.candidate_ids:
+            raise InvalidRequest("no candidate_ids: a split call reranks the edge candidates")
+        return np.asarray(request.candidate_ids, np.int64), np.asarray(request.edge_scores, np.float32)
+    if request.candidate_ids or request.edge_scores:
+        raise InvalidRequest("send candidate_ids + edge_scores or compact_candidates, not both")
+    compact = request.compact_candidates
+    try:
+        ids = decode_ids(compact.ids_delta, max_count=models.candidates)
+        scores = decode(compact.scores) if compact.HasField("scores") else np.zeros(0, np.float32)
+    except CodecError as err:
+        raise InvalidRequest(f"compact_candidates: {err}") from None
+    if not len(ids):
+        raise InvalidRequest("no candidate ids in compact_candidates: a split call reranks the edge candidates")
+    return ids, scores
 
 
 def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, max_bytes: int) -> FullInput:

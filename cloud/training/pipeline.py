@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import tensorflow as tf
 from cloud.data.cleaning import clean_interactions
 from cloud.data.examples import Dataset, Examples, SplitDates, build_dataset
 from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
-from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, top_k
+from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, top_k
 from cloud.models.baselines import ItemKnn, PersonalFrequency, Popularity
 from cloud.models.item_stats import ItemStats
 from cloud.models.layers import basket_softmax_loss
@@ -25,6 +26,7 @@ from cloud.models.student import Student, StudentConfig
 from cloud.models.teacher import Teacher, TeacherConfig
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
 from cloud.training.fitting import Progress, fit_with_early_stopping
+from edge.gain_model import GainModel, fit_gain_model, router_features
 from splitrank.bundle import write_bundle
 from splitrank.features import CONTEXT_FEATURES
 
@@ -110,6 +112,7 @@ class _Trained:
     metrics: list[dict[str, Any]]
     tflite: dict[str, bytes]
     extra: dict[str, Any]
+    router: GainModel
 
 
 def run_training(settings: TrainSettings, progress: Progress | None = None) -> Path:
@@ -131,9 +134,11 @@ def run_training(settings: TrainSettings, progress: Progress | None = None) -> P
         trained.student.save_weights(tmp / "cloud" / "student.weights.h5")
         trained.reranker.save_weights(tmp / "cloud" / "reranker.weights.h5")
         trained.stats.save(tmp / "cloud" / "item_stats.npz")
+        trained.router.save(tmp / "edge" / "router.json")
         np.savez_compressed(tmp / "cloud" / "trend.npz", trend=dataset.trend)
         np.save(tmp / "cloud" / "edge_prior.npy", trained.student.prior.numpy())
-        models = {"teacher": trained.teacher.config.as_dict(), "student": trained.student.config.as_dict(),
+        released = dataset.start.timestamp() + 86400 * int(dataset.test.day.min())
+        models = {"teacher": trained.teacher.config.as_dict(), "student": trained.student.config.as_dict(), "edge_release_unix_s": int(released),
                   "reranker": trained.reranker.config.as_dict(), "edge_formats": list(trained.tflite), **trained.extra}
         return data_info, models, trained.metrics
 
@@ -194,7 +199,8 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     # The shipped edge model carries the popularity prior of its release day. Evaluated on the test
     # split, it is released the day the test period starts: no test-period data reaches it.
     student.set_prior(dataset.trend[int(dataset.test.day.min())])
-    reranker, split_test, recall_k = _fit_reranker(dataset, student, teacher_logits, stats, settings, progress)
+    reranker, split_test, recall_k, validation_candidates = _fit_reranker(dataset, student, teacher_logits, stats, settings, progress)
+    router = _fit_router(dataset, validation_candidates, reranker, teacher_scorer)
 
     tflite: dict[str, bytes] = {}
     for i, fmt in enumerate(f for f in FORMATS if f != "pruned_int8"):
@@ -215,11 +221,11 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
              "prune_sparsity": settings.prune_sparsity}
-    return _Trained(teacher, student, reranker, stats, metrics, tflite, extra)
+    return _Trained(teacher, student, reranker, stats, metrics, tflite, extra, router)
 
 
 def _fit_reranker(dataset: Dataset, student: Student, teacher_logits: np.ndarray, stats: ItemStats, settings: TrainSettings,
-                  progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float]:
+                  progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float, dict[str, np.ndarray]]:
     k = student.config.candidates
 
     rng = np.random.default_rng(settings.seed)
@@ -232,14 +238,21 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher_logits: np.ndarray
         if shipped:
             prior = np.broadcast_to(student.prior.numpy(), (len(ex), dataset.catalogue.size))
             logits, user = predict_in_batches(student, edge_inputs(ex, rows))
+            age = (ex.day - ex.day.min()).astype(np.float32)
         else:
-            prior = dataset.trend[np.maximum(ex.day - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(ex)), 0)]
+            released = np.maximum(ex.day - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(ex)), 0)
+            prior = dataset.trend[released]
             logits, user = predict_in_batches(student, {**edge_inputs(ex, rows), "trend": prior})
+            age = (ex.day - released).astype(np.float32)
         ids = top_k(logits, k).astype(np.int32)
         return {"user_embedding": user, "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
-                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1), "candidate_prior": np.take_along_axis(prior, ids, 1)}
+                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1), "candidate_prior": np.take_along_axis(prior, ids, 1),
+                "model_age_days": age}
 
     train_in, val_in, test_in = candidates(dataset.train), candidates(dataset.validation), candidates(dataset.test, shipped=True)
+    for inputs in (train_in, test_in):
+        del inputs["model_age_days"]  # the router's feature, not the reranker's
+    val_age = val_in.pop("model_age_days")
     labels = np.stack([np.isin(train_in["candidate_ids"][i], dataset.train.labels(i)) for i in range(len(dataset.train))]).astype(np.float32)
     teacher_probs = tf.nn.softmax(np.take_along_axis(teacher_logits, train_in["candidate_ids"], 1)).numpy()
     soft = (1 - settings.distill_weight) * labels / np.maximum(labels.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
@@ -254,7 +267,23 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher_logits: np.ndarray
     fit_with_early_stopping("reranker", reranker, train_in, soft, lambda: split_metrics(dataset.validation, val_in).ndcg_at_10,
                             epochs=settings.reranker_epochs, batch_size=settings.batch_size, progress=progress)
     recall = candidate_recall(test_in["candidate_ids"], dataset.test)
-    return reranker, split_metrics(dataset.test, test_in), recall
+    return reranker, split_metrics(dataset.test, test_in), recall, {**val_in, "model_age_days": val_age}
+
+
+def _fit_router(dataset: Dataset, candidates: dict[str, np.ndarray], reranker: SplitReranker,
+                teacher_scorer: Callable[[Examples, np.ndarray], np.ndarray]) -> GainModel:
+    """The learned router's gain model, from the validation split: per request, the NDCG@10 of the
+    split and cloud routes minus that of the edge's own top 10, against features of the edge step."""
+    ex, rows = dataset.validation, np.arange(len(dataset.validation))
+    ids = candidates["candidate_ids"]
+    inputs = {k: v for k, v in candidates.items() if k != "model_age_days"}
+    reranked = np.take_along_axis(ids, np.argsort(-np.asarray(predict_in_batches(reranker, inputs)), axis=1, kind="stable"), 1)
+    cloud = np.concatenate([top_k(teacher_scorer(ex, rows[lo : lo + 512]), 20) for lo in range(0, len(ex), 512)])
+    local_ndcg = per_example_metrics(ex, ids)["ndcg_at_10"]
+    gains = {"split": per_example_metrics(ex, reranked)["ndcg_at_10"] - local_ndcg,
+             "cloud": per_example_metrics(ex, cloud)["ndcg_at_10"] - local_ndcg}
+    features = router_features(ids, candidates["edge_scores"], ex.hist_items, ex.context, candidates["model_age_days"])
+    return fit_gain_model(features, gains)
 
 
 def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, dict[str, float]]:

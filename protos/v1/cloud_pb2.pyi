@@ -31,11 +31,20 @@ class QuantizedEmbedding(_message.Message):
     values: bytes
     def __init__(self, encoding: _Optional[_Union[EmbeddingEncoding, str]] = ..., dim: _Optional[int] = ..., scale: _Optional[float] = ..., values: _Optional[bytes] = ...) -> None: ...
 
+class CompactCandidates(_message.Message):
+    __slots__ = ("ids_delta", "scores")
+    IDS_DELTA_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    ids_delta: bytes
+    scores: QuantizedEmbedding
+    def __init__(self, ids_delta: _Optional[bytes] = ..., scores: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ...) -> None: ...
+
 class RerankRequest(_message.Message):
-    __slots__ = ("user_embedding", "candidate_ids", "edge_scores", "k", "model_version", "unix_time_s", "device_id")
+    __slots__ = ("user_embedding", "candidate_ids", "edge_scores", "compact_candidates", "k", "model_version", "unix_time_s", "device_id")
     USER_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_IDS_FIELD_NUMBER: _ClassVar[int]
     EDGE_SCORES_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     UNIX_TIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -43,11 +52,12 @@ class RerankRequest(_message.Message):
     user_embedding: QuantizedEmbedding
     candidate_ids: _containers.RepeatedScalarFieldContainer[int]
     edge_scores: _containers.RepeatedScalarFieldContainer[float]
+    compact_candidates: CompactCandidates
     k: int
     model_version: str
     unix_time_s: int
     device_id: str
-    def __init__(self, user_embedding: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ..., candidate_ids: _Optional[_Iterable[int]] = ..., edge_scores: _Optional[_Iterable[float]] = ..., k: _Optional[int] = ..., model_version: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., device_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, user_embedding: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ..., candidate_ids: _Optional[_Iterable[int]] = ..., edge_scores: _Optional[_Iterable[float]] = ..., compact_candidates: _Optional[_Union[CompactCandidates, _Mapping]] = ..., k: _Optional[int] = ..., model_version: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., device_id: _Optional[str] = ...) -> None: ...
 
 class CloudHistoryItem(_message.Message):
     __slots__ = ("item_id", "age_days", "count")

@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import grpc
 
 from cloud.serving.server import RunningServer, ServeSettings, start_server
 from protos.v1 import cloud_pb2_grpc
+from tests.loop_thread import LoopThread
 
 
-class ServerThread:
-    """Runs a server's event loop in a thread; tests call it through ordinary blocking gRPC stubs."""
+class ServerThread(LoopThread):
+    """A started cloud server; ``stub`` calls it over a real socket."""
 
     def __init__(self, settings: ServeSettings) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__()
         self.running: RunningServer = self.call(start_server(settings))
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.running.port}")
         self.stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
 
-    def call(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
-
     def close(self) -> None:
         self.channel.close()
         self.call(self.running.stop(1.0))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        super().close()

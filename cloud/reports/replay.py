@@ -1,0 +1,72 @@
+"""Offline replay of a split through the shipped models, request by request: the device's TFLite edge
+step, the wire codec, the cloud's reranker and teacher. What the router report and the edge benchmark
+measure quality on (the same code paths the agent and the server run, without the sockets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cloud.data.examples import Dataset, Examples
+from cloud.evaluation import per_example_metrics, top_k
+from cloud.serving.runtime import ServingModels
+from edge.gain_model import router_features
+from edge.model import EdgeModel
+from splitrank.codec import FLOAT32, decode, encode
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Per request of a split: edge outputs, router features and the rankings of each route."""
+
+    examples: Examples
+    user_embedding: np.ndarray  # [E, dim] float32, as the edge computed it
+    candidate_ids: np.ndarray  # [E, K] best first
+    edge_scores: np.ndarray  # [E, K]
+    features: np.ndarray  # [E, F] router features
+    unix_time_s: np.ndarray  # [E]
+
+    def local_ndcg(self) -> np.ndarray:
+        """NDCG@10 of the edge's own top 10, per request."""
+        return per_example_metrics(self.examples, self.candidate_ids)["ndcg_at_10"]
+
+    def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32) -> np.ndarray:
+        """The cloud reranker's order of each request's candidates, u sent with ``encoding``."""
+        user = np.stack([decode(encode(u, encoding)) for u in self.user_embedding])
+        out = []
+        for lo in range(0, len(user), 256):
+            part = slice(lo, lo + 256)
+            scores = cloud.rerank(user[part], self.candidate_ids[part], self.edge_scores[part], self.unix_time_s[part])
+            out.append(np.take_along_axis(self.candidate_ids[part], np.argsort(-scores, axis=1, kind="stable"), 1))
+        return np.concatenate(out)
+
+    def cloud_rankings(self, cloud: ServingModels) -> np.ndarray:
+        """The teacher's top 20 over the whole catalogue (the cloud route)."""
+        ex, out = self.examples, []
+        for lo in range(0, len(ex), 256):
+            part = slice(lo, lo + 256)
+            logits = cloud.rank_full(ex.hist_items[part], ex.hist_age[part], ex.hist_count[part], ex.context[part], self.unix_time_s[part])
+            out.append(top_k(logits, 20))
+        return np.concatenate(out)
+
+
+def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
+    """Run the edge step on every example of a split (requests at noon of their day)."""
+    users, ids, scores = [], [], []
+    for i in range(len(examples)):
+        result = edge.run(examples.hist_items[i], examples.hist_age[i], examples.hist_count[i], examples.context[i])
+        users.append(result.user_embedding)
+        ids.append(result.candidate_ids)
+        scores.append(result.candidate_scores)
+    ids_a, scores_a = np.stack(ids), np.stack(scores)
+    unix = (dataset.start.timestamp() + examples.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
+    age = np.maximum(unix - edge.release_unix_s, 0) / 86400.0
+    features = router_features(ids_a, scores_a, examples.hist_items, examples.context, age)
+    return Replay(examples, np.stack(users), ids_a, scores_a, features, unix)
+
+
+def load_models(bundle: Path) -> tuple[EdgeModel, ServingModels]:
+    """The device's and the cloud's view of one bundle."""
+    return EdgeModel(bundle), ServingModels(bundle)

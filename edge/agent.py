@@ -1,0 +1,187 @@
+"""The app-facing EdgeAgent service: every request is answered by the edge step, and improved by a
+cloud route when the router says it is worth it. A request never fails because the cloud did: on any
+cloud failure, slowness or shedding the edge answer goes back, marked degraded, with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from edge.edge_step import EdgeResult
+from edge.gain_model import router_features
+from edge.history_store import HistoryStore
+from edge.link import CloudCallFailed, CloudLink
+from edge.model import EdgeModel, HistoryEntry, InvalidInput
+from edge.privacy import PrivacyConfig, privatize
+from edge.resilience import RetryBudget
+from edge.router import ROUTE_NAMES, ROUTES, Decision, Router
+from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
+from splitrank.codec import INT8, encode, encode_ids
+
+LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+@dataclass
+class AgentStats:
+    """What the agent reports as telemetry: route mix, latency histogram, bytes, errors."""
+
+    routes: Counter[str] = field(default_factory=Counter)
+    degraded: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
+    raw_history_bytes_sent: int = 0
+    cloud_compute_ms: float = 0.0
+    edge_us_total: float = 0.0
+
+    def observe(self, route: str, total_ms: float, edge_us: float) -> None:
+        """Count one answered request."""
+        self.routes[route] += 1
+        self.edge_us_total += edge_us
+        self.latency_counts[int(np.searchsorted(LATENCY_BUCKETS_MS, total_ms))] += 1
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """Request defaults and the split route's wire format."""
+
+    default_k: int = 10
+    default_deadline_ms: float = 250.0
+    max_deadline_ms: float = 60_000.0
+    local_margin_ms: float = 10.0
+    """Kept back from the app's deadline for answering locally when the cloud does not answer in time."""
+    encoding: int = INT8
+    device_id: str = ""
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+
+
+class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
+    """Rank(): validate, edge step, route, maybe call the cloud, answer."""
+
+    def __init__(self, model: EdgeModel, router: Router, links: list[CloudLink], histories: HistoryStore, options: AgentOptions) -> None:
+        self.model = model
+        self.router = router
+        self.links = links
+        self.histories = histories
+        self.options = options
+        self.stats = AgentStats()
+        self.retry_budget = RetryBudget()
+        self._rng = np.random.default_rng()
+
+    def swap_model(self, model: EdgeModel) -> None:
+        """Serve a new model version from the next request on (the fleet's atomic swap)."""
+        self.model = model
+        if model.gain_model is not None:
+            self.router.gain_model = model.gain_model
+
+    async def Rank(self, request: agent_pb2.RankRequest, context: grpc.aio.ServicerContext) -> agent_pb2.RankResponse:
+        """Rank items for one customer."""
+        started = time.perf_counter()
+        remaining = context.time_remaining()
+        budget_s = min(remaining if remaining is not None else self.options.default_deadline_ms / 1000, self.options.max_deadline_ms / 1000)
+        model = self.model
+        try:
+            k, history, ctx_values = self._parse(request, model)
+            items, age, count = model.encode_history(history)
+            ctx = model.context(*ctx_values, distinct_items=len(history))
+        except InvalidInput as err:
+            self.stats.invalid += 1
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        edge_started = time.perf_counter()
+        result = model.run(items, age, count, ctx)
+        edge_us = (time.perf_counter() - edge_started) * 1e6
+        now = ctx_values[0] or time.time()
+        features = router_features(result.candidate_ids, result.candidate_scores, items, ctx, max(now - model.release_unix_s, 0) / 86400)
+        forced = ROUTE_NAMES.get(request.route) if request.route else None
+        router_started = time.perf_counter()
+        decision = self.router.decide(features[0], forced, budget_s - (router_started - started), self.links)
+        router_us = (time.perf_counter() - router_started) * 1e6
+        local_k = min(k, len(result.candidate_ids))
+        response = agent_pb2.RankResponse(route=ROUTES["local"], model_version=model.version)
+        ids, scores = result.candidate_ids[:local_k], result.candidate_scores[:local_k]
+        cloud_us = 0.0
+        if decision.route != "local":
+            cloud_started = time.perf_counter()
+            answer, reason, link = await self._call_cloud(decision, model, result, items, age, count, request, ctx_values, k, started, budget_s)
+            cloud_us = (time.perf_counter() - cloud_started) * 1e6
+            if answer is not None and link is not None:
+                ids, scores = np.asarray(answer.item_ids), np.asarray(answer.scores)
+                response.route, response.cloud_endpoint = ROUTES[decision.route], link.endpoint.name
+                self.stats.cloud_compute_ms += answer.compute_ms
+            else:
+                response.degraded, response.degraded_reason = True, reason
+        elif decision.reason:
+            response.degraded, response.degraded_reason = True, decision.reason
+        if response.degraded:
+            self.stats.degraded[response.degraded_reason] += 1
+        response.items.extend(agent_pb2.RankedItem(item_id=model.codes[int(i)], score=float(s)) for i, s in zip(ids, scores, strict=True))
+        total_us = (time.perf_counter() - started) * 1e6
+        response.timings.CopyFrom(agent_pb2.Timings(edge_us=round(edge_us), router_us=round(router_us), cloud_us=round(cloud_us),
+                                                    total_us=round(total_us)))
+        self.stats.observe(ROUTE_NAMES[response.route], total_us / 1000, edge_us)
+        return response
+
+    def _parse(self, request: agent_pb2.RankRequest, model: EdgeModel) -> tuple[int, list[HistoryEntry], tuple[int, float, int]]:
+        k = request.k or self.options.default_k
+        if k > model.catalogue_size:
+            raise InvalidInput(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
+        if request.route and request.route not in ROUTE_NAMES:
+            raise InvalidInput(f"unknown route {request.route}")
+        ctx = request.context
+        unix_time_s = int(ctx.unix_time_s)
+        if unix_time_s < 0:
+            raise InvalidInput(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
+        if request.WhichOneof("user") == "user_id":
+            state = self.histories.state(request.user_id, unix_time_s or time.time())
+            days = ctx.days_since_last_basket or state.days_since_last_basket
+            return k, state.history, (unix_time_s, days, ctx.previous_baskets or state.previous_baskets)
+        history = [HistoryEntry(item.item_id, item.age_days, item.count) for item in request.history.items]
+        return k, history, (unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets)
+
+    async def _call_cloud(self, decision: Decision, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
+                          request: agent_pb2.RankRequest, ctx_values: tuple[int, float, int], k: int, started: float,
+                          budget_s: float) -> tuple[cloud_pb2.CloudRankResponse | None, str, CloudLink | None]:
+        """The cloud's answer, or None with the reason; one failover within the retry budget."""
+        message = self._cloud_request(decision.route, model, result, items, age, count, ctx_values, k)
+        link = decision.link
+        self.retry_budget.earn()
+        reason = ""
+        for attempt in range(2):
+            assert link is not None
+            left = budget_s - (time.perf_counter() - started) - self.options.local_margin_ms / 1000
+            if left <= 0:
+                return None, reason or "deadline", None
+            try:
+                return await link.call(message, left), "", link
+            except CloudCallFailed as err:
+                reason = err.reason
+            except asyncio.CancelledError:
+                raise
+            if attempt == 0 and self.retry_budget.spend():
+                link = self.router.failover(link, budget_s - (time.perf_counter() - started), self.links)
+                if link is None:
+                    break
+        return None, reason, None
+
+    def _cloud_request(self, route: str, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
+                       ctx_values: tuple[int, float, int], k: int) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
+        opts = self.options
+        if route == "split":
+            u = privatize(result.user_embedding, opts.privacy, self._rng)
+            ids, order = encode_ids(result.candidate_ids)
+            scores = encode(result.candidate_scores[order], opts.encoding).to_proto()
+            return cloud_pb2.RerankRequest(user_embedding=encode(u, opts.encoding).to_proto(),
+                                           compact_candidates=cloud_pb2.CompactCandidates(ids_delta=ids, scores=scores),
+                                           k=min(k, len(result.candidate_ids)), model_version=model.version,
+                                           unix_time_s=ctx_values[0], device_id=opts.device_id)
+        valid = items > 0
+        history = [cloud_pb2.CloudHistoryItem(item_id=int(i), age_days=float(a), count=float(c))
+                   for i, a, c in zip(items[valid], age[valid], count[valid], strict=True)]
+        message = cloud_pb2.FullRankRequest(history=history, k=k, model_version=model.version, device_id=opts.device_id)
+        message.context.unix_time_s, message.context.days_since_last_basket, message.context.previous_baskets = ctx_values
+        self.stats.raw_history_bytes_sent += sum(h.ByteSize() for h in history)
+        return message

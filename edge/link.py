@@ -1,0 +1,127 @@
+"""The device's link to one cloud endpoint: a long-lived grpc.aio channel with keepalive, a circuit
+breaker, the RTT (EWMA) and the server's latest load hint, and the bytes sent and received."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from edge.resilience import CircuitBreaker
+from protos.v1 import cloud_pb2, cloud_pb2_grpc
+
+KEEPALIVE = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 5_000), ("grpc.keepalive_permit_without_calls", 1),
+             ("grpc.http2.max_pings_without_data", 0), ("grpc.enable_retries", 0)]
+"""Pings keep NAT and load-balancer state alive and find a dead peer in seconds; splitrank retries itself, within its budget."""
+
+
+class CloudCallFailed(Exception):
+    """A cloud call did not produce a ranking; ``reason`` is what the degraded response reports."""
+
+    def __init__(self, reason: str, code: grpc.StatusCode | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A cloud reranker the device may call, and what one call there costs."""
+
+    name: str
+    address: str
+    usd_per_call: float = 0.0
+    tls_ca_file: str | None = None
+
+
+def parse_endpoints(text: str) -> list[Endpoint]:
+    """``name=host:port[@usd_per_call][;...]``, e.g. ``private=10.0.0.5:50051@0.00001;public=cloud.example:443@0.00004``."""
+    endpoints = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, rest = part.partition("=")
+        if not sep:
+            name, rest = f"cloud{len(endpoints)}", part
+        address, _, price = rest.partition("@")
+        if ":" not in address:
+            raise ValueError(f"cloud endpoint {part!r}: address must be host:port")
+        try:
+            endpoints.append(Endpoint(name.strip(), address.strip(), float(price) if price else 0.0))
+        except ValueError:
+            raise ValueError(f"cloud endpoint {part!r}: price per call must be a number, got {price!r}") from None
+    return endpoints
+
+
+@dataclass
+class LinkStats:
+    """Counters the agent reports as telemetry."""
+
+    calls: int = 0
+    failures: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+@dataclass
+class CloudLink:
+    """One endpoint as the router sees it. Create inside the event loop that will use it."""
+
+    endpoint: Endpoint
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    rtt_s: float = 0.02
+    """EWMA of the network part of a call (call time minus the server's queue and compute time)."""
+    queue_wait_s: float = 0.0
+    """The server's estimated wait for a new request, from its latest load hint."""
+    backoff_until: float = 0.0
+    stats: LinkStats = field(default_factory=LinkStats)
+
+    def __post_init__(self) -> None:
+        if self.endpoint.tls_ca_file:
+            credentials = grpc.ssl_channel_credentials(Path(self.endpoint.tls_ca_file).read_bytes())
+            self.channel = grpc.aio.secure_channel(self.endpoint.address, credentials, options=KEEPALIVE)
+        else:
+            self.channel = grpc.aio.insecure_channel(self.endpoint.address, options=KEEPALIVE)
+        self.stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
+
+    def expected_latency_s(self) -> float:
+        """What a call started now is expected to take."""
+        return self.rtt_s + self.queue_wait_s
+
+    def available(self) -> bool:
+        """Not backing off after a shed call, and the breaker lets a call through (this may take the half-open probe)."""
+        return time.monotonic() >= self.backoff_until and self.breaker.allow()
+
+    async def call(self, request: cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest, timeout_s: float) -> cloud_pb2.CloudRankResponse:
+        """Rerank (split) or RankFull (cloud) within ``timeout_s``; raises CloudCallFailed."""
+        method = self.stub.Rerank if isinstance(request, cloud_pb2.RerankRequest) else self.stub.RankFull
+        self.stats.calls += 1
+        self.stats.bytes_up += request.ByteSize()
+        started = time.monotonic()
+        try:
+            response: cloud_pb2.CloudRankResponse = await method(request, timeout=timeout_s)
+        except grpc.aio.AioRpcError as err:
+            self.stats.failures += 1
+            code = err.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a lower bound of the RTT, which the router must learn
+                self.rtt_s = 0.8 * self.rtt_s + 0.2 * (time.monotonic() - started)
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                hint_ms = float(dict(err.trailing_metadata() or ()).get("retry-after-ms", "50"))
+                self.backoff_until = time.monotonic() + hint_ms / 1000
+                self.breaker.record(True)  # shedding is the server protecting itself, not a broken link
+            elif code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+                self.breaker.record(True)  # the link works; this request or version does not
+            else:
+                self.breaker.record(False)
+            raise CloudCallFailed(f"cloud {self.endpoint.name}: {code.name}", code) from None
+        elapsed = time.monotonic() - started
+        self.breaker.record(True)
+        self.stats.bytes_down += response.ByteSize()
+        network = max(elapsed - (response.queue_ms + response.compute_ms) / 1000, 0.0)
+        self.rtt_s = 0.8 * self.rtt_s + 0.2 * network
+        self.queue_wait_s = response.load.estimated_wait_ms / 1000
+        return response
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self.channel.close()

@@ -1,0 +1,89 @@
+"""The model bundle as the device sees it: sha256-verified, the student's TFLite edge step, the
+catalogue (item codes <-> ids) and the learned router's gain model. No TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from edge.edge_step import EdgeResult, EdgeStep
+from edge.gain_model import GainModel
+from splitrank.bundle import load_manifest, resolve_bundle
+from splitrank.features import context_features
+
+DEFAULT_VARIANT = "full_int8"
+
+
+class InvalidInput(ValueError):
+    """A request the edge model cannot rank as sent; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One item of a customer's history: the item code, days since last bought, baskets that held it."""
+
+    item_id: str
+    age_days: float
+    count: float
+
+
+class EdgeModel:
+    """One bundle version loaded on the device. Not thread-safe (one TFLite interpreter)."""
+
+    def __init__(self, bundle: Path, *, variant: str = DEFAULT_VARIANT, threads: int = 1) -> None:
+        bundle = resolve_bundle(bundle)
+        manifest = load_manifest(bundle)  # verifies every file's sha256
+        self.bundle = bundle
+        self.version = bundle.name
+        self.variant = variant
+        model_file = bundle / "edge" / f"student_{variant}.tflite"
+        if not model_file.is_file():
+            raise InvalidInput(f"{bundle} has no {variant} edge model (has {manifest.models.get('edge_formats')})")
+        self.step = EdgeStep(model_file, threads=threads)
+        self.codes: list[str] = json.loads((bundle / "catalogue.json").read_text())["codes"]
+        self.index = {code: i for i, code in enumerate(self.codes) if i > 0}
+        router_file = bundle / "edge" / "router.json"
+        self.gain_model = GainModel.load(router_file) if router_file.is_file() else None
+        self.catalogue_size = len(self.codes) - 1
+        self.release_unix_s = int(manifest.models.get("edge_release_unix_s", 0))
+        """When the model's popularity prior was taken (0 when the bundle does not say)."""
+        self.history_len = self.step.history_len
+        self.candidates = self.step.candidates
+
+    def encode_history(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Padded (ids, age, count) arrays, most recent first; raises InvalidInput naming the bad entry."""
+        items = np.zeros(self.history_len, np.int32)
+        age = np.zeros(self.history_len, np.float32)
+        count = np.zeros(self.history_len, np.float32)
+        seen: set[int] = set()
+        for slot, entry in enumerate(history[: self.history_len]):
+            index = self.index.get(entry.item_id)
+            if index is None:
+                raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} is not in the catalogue of model version {self.version}")
+            if index in seen:
+                raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} appears twice: send each item once with its count")
+            if not (math.isfinite(entry.age_days) and entry.age_days >= 0):
+                raise InvalidInput(f"history[{slot}].age_days must be a finite number >= 0, got {entry.age_days}")
+            if not (math.isfinite(entry.count) and entry.count >= 1):
+                raise InvalidInput(f"history[{slot}].count must be >= 1, got {entry.count}")
+            seen.add(index)
+            items[slot], age[slot], count[slot] = index, entry.age_days, entry.count
+        return items, age, count
+
+    @staticmethod
+    def context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:
+        """The context features of a request (time 0 = now)."""
+        if not (math.isfinite(days_since_last_basket) and days_since_last_basket >= 0):
+            raise InvalidInput(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
+        when = datetime.fromtimestamp(unix_time_s, timezone.utc) if unix_time_s > 0 else datetime.now(timezone.utc)
+        return context_features(when, days_since_last_basket, previous_baskets, distinct_items)
+
+    def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray) -> EdgeResult:
+        """The edge step: u and the top-K candidates."""
+        return self.step.run(items, age, count, context)

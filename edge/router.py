@@ -1,0 +1,153 @@
+"""The per-request router: which route (local, split, cloud) and which cloud endpoint.
+
+Policies: ``local``, ``split`` and ``cloud`` always take that route; ``threshold`` sends the requests
+the edge is least sure of (smallest top-1/top-2 score margin); ``learned`` sends those with the
+highest gain predicted by the bundle's gain model. Both of the last two hold a target cloud-call
+fraction, or the fraction a dollar budget per hour pays for, whichever is lower, with a feedback
+controller: the threshold is the (1 - target) quantile of recent scores, and an integral term adds
+back what the latency check and open breakers took away. A cloud route is taken only when the
+deadline left covers the endpoint's expected latency (RTT + the server's queue wait) plus a margin.
+The config can be replaced live (``update``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from edge.gain_model import GainModel
+from edge.link import CloudLink
+from protos.v1 import common_pb2
+
+POLICIES = ("local", "split", "cloud", "threshold", "learned")
+ROUTE_NAMES = {common_pb2.ROUTE_LOCAL: "local", common_pb2.ROUTE_SPLIT: "split", common_pb2.ROUTE_CLOUD: "cloud"}
+ROUTES = {name: value for value, name in ROUTE_NAMES.items()}
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """What operators tune, live (fleet config) or at start (``[agent]`` settings)."""
+
+    policy: str = "learned"
+    cloud_route: str = "split"
+    """Route ``threshold`` and ``learned`` send to: ``split`` (u + candidates, history stays) or ``cloud`` (raw history)."""
+    target_cloud_fraction: float = 0.3
+    budget_usd_per_hour: float = 0.0
+    """0 = no dollar budget; else the cloud-call fraction is capped at what it pays for."""
+    latency_margin_ms: float = 5.0
+    window: int = 500
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"router policy {self.policy!r} is not one of {POLICIES}")
+        if self.cloud_route not in ("split", "cloud"):
+            raise ValueError(f"cloud_route must be 'split' or 'cloud', got {self.cloud_route!r}")
+        if not 0.0 <= self.target_cloud_fraction <= 1.0:
+            raise ValueError(f"target_cloud_fraction must be within [0, 1], got {self.target_cloud_fraction}")
+        if self.budget_usd_per_hour < 0 or self.latency_margin_ms < 0 or self.window < 10:
+            raise ValueError("budget_usd_per_hour and latency_margin_ms must be >= 0 and window >= 10")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where one request goes; ``link`` is None on the local route; ``reason`` says why when a cloud route was wanted but not taken."""
+
+    route: str
+    link: CloudLink | None
+    reason: str = ""
+    wanted: str = ""
+
+
+class Router:
+    """Decides routes; one per agent, used from the agent's event loop."""
+
+    def __init__(self, config: RouterConfig, gain_model: GainModel | None) -> None:
+        if config.policy == "learned" and gain_model is None:
+            raise ValueError("the learned policy needs a bundle with edge/router.json (retrain with this version)")
+        self.config = config
+        self.gain_model = gain_model
+        self._scores: deque[float] = deque(maxlen=config.window)
+        self._correction = 0.0
+        self._fraction = config.target_cloud_fraction
+        self._arrivals: deque[float] = deque(maxlen=1000)
+
+    def update(self, **changes: Any) -> RouterConfig:
+        """Replace config fields live; raises ValueError and keeps the old config when the new one is invalid."""
+        config = replace(self.config, **changes)
+        if config.policy == "learned" and self.gain_model is None:
+            raise ValueError("the learned policy needs a bundle with edge/router.json")
+        self.config = config
+        self._scores = deque(self._scores, maxlen=config.window)
+        return config
+
+    def target_fraction(self, links: list[CloudLink]) -> float:
+        """The cloud-call fraction to hold now: the target, capped by the dollar budget at the current request rate."""
+        target = self.config.target_cloud_fraction
+        if self.config.budget_usd_per_hour > 0 and len(self._arrivals) > 1:
+            span = max(self._arrivals[-1] - self._arrivals[0], 1e-3)
+            per_hour = (len(self._arrivals) - 1) / span * 3600
+            price = min((link.endpoint.usd_per_call for link in links), default=0.0)
+            if price > 0:
+                target = min(target, self.config.budget_usd_per_hour / (price * per_hour))
+        return target
+
+    def _score(self, features: np.ndarray) -> float:
+        """Higher = more worth a cloud call."""
+        if self.config.policy == "learned":
+            assert self.gain_model is not None
+            return float(self.gain_model.predict(features, self.config.cloud_route)[0])
+        return -float(features[0])  # threshold: a small top-1/top-2 margin = an unsure edge
+
+    def _wants_cloud(self, features: np.ndarray, links: list[CloudLink]) -> bool:
+        target = self.target_fraction(links)
+        score = self._score(features)
+        self._scores.append(score)
+        if target <= 0:
+            return False
+        if target >= 1:
+            return True
+        if len(self._scores) < 20 and self.config.policy == "learned" and self.gain_model is not None:
+            threshold = self.gain_model.threshold_for(target, self.config.cloud_route)
+        else:
+            quantile = float(np.clip(1.0 - target - self._correction, 0.0, 1.0))
+            threshold = float(np.quantile(np.asarray(self._scores), quantile))
+        return score >= threshold
+
+    def decide(self, features: np.ndarray, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
+        """The route for one request (``forced`` by the app, else by the policy) and the endpoint to call."""
+        self._arrivals.append(time.monotonic())
+        policy = self.config.policy
+        if forced:
+            wanted = forced
+        elif policy in ("local", "split", "cloud"):
+            wanted = policy
+        else:
+            wanted = self.config.cloud_route if self._wants_cloud(features, links) else "local"
+        decision = self._pick(wanted, deadline_left_s, links)
+        if not forced and policy in ("threshold", "learned"):
+            took = 1.0 if decision.route != "local" else 0.0
+            wanted_cloud = 1.0 if wanted != "local" else 0.0
+            self._correction = float(np.clip(self._correction + 0.01 * (wanted_cloud - took), 0.0, 0.5))
+        return decision
+
+    def _pick(self, wanted: str, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
+        if wanted == "local":
+            return Decision("local", None)
+        if not links:
+            return Decision("local", None, "no cloud endpoint configured", wanted)
+        margin = self.config.latency_margin_ms / 1000
+        fits = [link for link in links if deadline_left_s is None or link.expected_latency_s() + margin <= deadline_left_s]
+        if not fits:
+            return Decision("local", None, "deadline too short for the cloud", wanted)
+        for link in sorted(fits, key=lambda link: (link.endpoint.usd_per_call, link.expected_latency_s())):
+            if link.available():
+                return Decision(wanted, link, "", wanted)
+        return Decision("local", None, "circuit open", wanted)
+
+    def failover(self, failed: CloudLink, deadline_left_s: float | None, links: list[CloudLink]) -> CloudLink | None:
+        """Another endpoint that fits the deadline left, for one retry after ``failed``."""
+        return self._pick("split", deadline_left_s, [link for link in links if link is not failed]).link

@@ -1,0 +1,115 @@
+"""``splitrank run-agent``: the EdgeAgent gRPC service on localhost, over TCP and a Unix socket.
+
+Loads a bundle (sha256-verified), the TFLite edge step through ai-edge-litert / tflite-runtime (no
+TensorFlow on the device), the router and one link per cloud endpoint; answers until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from edge.agent import AgentOptions, EdgeAgentService
+from edge.history_store import HistoryStore
+from edge.link import CloudLink, parse_endpoints
+from edge.model import EdgeModel
+from edge.privacy import PrivacyConfig, pseudonym
+from edge.router import Router, RouterConfig
+from protos.v1 import agent_pb2, agent_pb2_grpc
+from splitrank.codec import FLOAT32, INT4, INT8
+
+log = logging.getLogger("splitrank.agent")
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["EdgeAgent"].full_name
+ENCODINGS = {"int8": INT8, "int4": INT4, "float32": FLOAT32}
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Settings of ``splitrank run-agent`` (TOML table ``[agent]``, env ``SPLITRANK_<NAME>``, flags)."""
+
+    repository: Path = Path("models")
+    variant: str = "full_int8"
+    host: str = "127.0.0.1"
+    port: int = 50061
+    unix_socket: str = ""
+    cloud: str = ""
+    policy: str = "learned"
+    cloud_route: str = "split"
+    target_cloud_fraction: float = 0.3
+    budget_usd_per_hour: float = 0.0
+    default_k: int = 10
+    default_deadline_ms: float = 250.0
+    histories: str = ""
+    device_id: str = ""
+    device_secret: str = ""
+    encoding: str = "int8"
+    dp_epsilon: float = 0.0
+    dp_clip_norm: float = 4.0
+    threads: int = 1
+
+    def router_config(self) -> RouterConfig:
+        """The router part of these settings."""
+        return RouterConfig(policy=self.policy, cloud_route=self.cloud_route, target_cloud_fraction=self.target_cloud_fraction,
+                            budget_usd_per_hour=self.budget_usd_per_hour)
+
+
+@dataclass
+class RunningAgent:
+    """A started agent (tests, the demo and the fleet client drive these directly)."""
+
+    server: grpc.aio.Server
+    port: int
+    service: EdgeAgentService
+    links: list[CloudLink]
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Finish in-flight requests, close the cloud channels."""
+        await self.server.stop(grace_s)
+        for link in self.links:
+            await link.close()
+
+
+async def start_agent(settings: AgentSettings) -> RunningAgent:
+    """Load everything, then listen; raises with the reason when the bundle or a setting is unusable."""
+    if settings.encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {settings.encoding!r}")
+    model = EdgeModel(settings.repository, variant=settings.variant, threads=settings.threads)
+    router = Router(settings.router_config(), model.gain_model)
+    links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
+    secret = settings.device_secret.encode() or secrets.token_bytes(16)
+    device = pseudonym(settings.device_id, secret) if settings.device_id else ""
+    options = AgentOptions(default_k=settings.default_k, default_deadline_ms=settings.default_deadline_ms, device_id=device,
+                           encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))
+    service = EdgeAgentService(model, router, links, HistoryStore(Path(settings.histories) if settings.histories else None), options)
+    server = grpc.aio.server()
+    agent_pb2_grpc.add_EdgeAgentServicer_to_server(service, server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if settings.unix_socket:
+        server.add_insecure_port(f"unix:{settings.unix_socket}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("agent serving model version %s (%s, %s) on %s:%d%s; policy %s; cloud %s", model.version, model.variant, model.step.runtime,
+             settings.host, port, f" and unix:{settings.unix_socket}" if settings.unix_socket else "", settings.policy,
+             [link.endpoint.address for link in links] or "none")
+    return RunningAgent(server, port, service, links)
+
+
+async def serve_agent(settings: AgentSettings) -> None:
+    """Run until SIGTERM or SIGINT."""
+    running = await start_agent(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()

@@ -1,0 +1,171 @@
+"""The edge agent over real sockets, called through the SDK: a real cloud server (the tiny bundle),
+real TCP proxies in between to slow or cut the link, a real agent with its TFLite model."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cloud.serving.server import ServeSettings
+from edge.server import AgentSettings, RunningAgent, start_agent
+from splitrank.client import Client, InvalidRequestError
+from splitrank.netem import NetemProxy, NetworkProfile
+from tests.cloud.server_thread import ServerThread
+from tests.loop_thread import LoopThread
+
+pytestmark = pytest.mark.slow
+
+
+class AgentThread(LoopThread):
+    """A started agent, its proxies to the cloud, and an SDK client."""
+
+    def __init__(self, settings: AgentSettings, proxies: list[NetemProxy]) -> None:
+        super().__init__()
+        self.proxies = proxies
+        for proxy in proxies:
+            self.call(proxy.start())
+        cloud = ";".join(f"c{i}=127.0.0.1:{p.port}@0.0001" for i, p in enumerate(proxies))
+        self.running: RunningAgent = self.call(start_agent(AgentSettings(**{**settings.__dict__, "cloud": cloud, "port": 0})))
+        self.client = Client(f"127.0.0.1:{self.running.port}")
+
+    def close(self) -> None:
+        self.client.close()
+        self.call(self.running.stop())
+        for proxy in self.proxies:
+            self.call(proxy.stop())
+        super().close()
+
+
+@pytest.fixture(scope="module")
+def cloud(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    root = tmp_path_factory.mktemp("cloud")
+    shutil.copytree(tiny_bundle, root / tiny_bundle.name)
+    server = ServerThread(ServeSettings(repository=root, port=0))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def agent(tiny_bundle: Path, cloud: ServerThread) -> Iterator[AgentThread]:
+    proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0), seed=0)
+    running = AgentThread(AgentSettings(repository=tiny_bundle, policy="local"), [proxy])
+    yield running
+    running.close()
+
+
+def _history(bundle: Path, n: int = 5) -> list[tuple[str, float, float]]:
+    import json
+
+    codes = json.loads((bundle / "catalogue.json").read_text())["codes"]
+    return [(codes[i], float(i), 1.0 + i % 3) for i in range(1, n + 1)]
+
+
+def test_every_route_answers_through_the_sdk(agent: AgentThread, tiny_bundle: Path) -> None:
+    history = _history(tiny_bundle)
+    local = agent.client.rank(history, k=5, deadline_s=5)
+    assert local.route == "local" and not local.degraded and len(local.item_ids) == 5
+    assert local.timings["edge_us"] > 0 and local.timings["total_us"] >= local.timings["edge_us"]
+    split = agent.client.rank(history, k=5, deadline_s=5, route="split")
+    assert (split.route, split.degraded, split.cloud_endpoint) == ("split", False, "c0"), split.degraded_reason
+    assert split.scores == sorted(split.scores, reverse=True)
+    cloud = agent.client.rank(history, k=7, deadline_s=5, route="cloud")
+    assert (cloud.route, cloud.degraded, len(cloud.item_ids)) == ("cloud", False, 7), cloud.degraded_reason
+    assert agent.running.service.stats.raw_history_bytes_sent > 0  # only the cloud route sent the history
+
+
+def test_split_call_carries_no_history_and_is_compact(agent: AgentThread, tiny_bundle: Path) -> None:
+    link = agent.running.links[0]
+    before = link.stats.bytes_up
+    agent.client.rank(_history(tiny_bundle, 12), k=5, deadline_s=5, route="split")
+    sent = link.stats.bytes_up - before
+    assert agent.running.service.stats.raw_history_bytes_sent == 0
+    model = agent.running.service.model
+    float_call = 4 * 32 + 4 * model.candidates * 2  # float32 u, uint32 ids, float32 scores
+    assert 0 < sent < 0.5 * float_call
+
+
+def test_cloud_down_degrades_then_the_breaker_opens_and_closes(agent: AgentThread, tiny_bundle: Path) -> None:
+    history, proxy = _history(tiny_bundle), agent.proxies[0]
+    proxy.down()
+    for _ in range(8):
+        started = time.monotonic()
+        answer = agent.client.rank(history, k=5, deadline_s=0.5, route="split")
+        assert answer.degraded and answer.route == "local" and len(answer.item_ids) == 5
+        assert time.monotonic() - started < 0.5
+    breaker = agent.running.links[0].breaker
+    assert breaker.state == "open" and breaker.times_opened >= 1
+    assert agent.client.rank(history, k=5, deadline_s=0.5, route="split").degraded_reason == "circuit open"
+    proxy.up()
+    time.sleep(breaker.open_s + 0.1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the half-open probe reconnects, then the breaker closes
+        if not agent.client.rank(history, k=5, deadline_s=2, route="split").degraded:
+            break
+        time.sleep(0.2)
+    assert breaker.state == "closed"
+
+
+def test_slow_cloud_is_answered_locally_within_the_deadline(tiny_bundle: Path, cloud: ServerThread) -> None:
+    slow = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("slow", 300.0), seed=0)
+    running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [slow])
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=0.2)
+            assert time.monotonic() - started < 0.2
+            assert answer.degraded and answer.route == "local", answer
+    finally:
+        running.close()
+
+
+def test_shedding_cloud_degrades(tiny_bundle: Path, tmp_path: Path) -> None:
+    shutil.copytree(tiny_bundle, tmp_path / tiny_bundle.name)
+    shedding = ServerThread(ServeSettings(repository=tmp_path, port=0, max_queue=0))
+    proxy = NetemProxy("127.0.0.1", shedding.running.port, NetworkProfile("lan", 0.0))
+    running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [proxy])
+    try:
+        answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=2)
+        assert answer.degraded and "RESOURCE_EXHAUSTED" in answer.degraded_reason
+        assert running.running.links[0].backoff_until > time.monotonic() - 1
+    finally:
+        running.close()
+        shedding.close()
+
+
+def test_failover_to_the_second_endpoint(tiny_bundle: Path, cloud: ServerThread) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    dead = NetemProxy("127.0.0.1", dead_port, NetworkProfile("lan", 0.0))  # forwards to nothing: every call fails
+    alive = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
+    running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [dead, alive])
+    try:
+        answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=2)
+        assert not answer.degraded and answer.cloud_endpoint == "c1", answer
+    finally:
+        running.close()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"history": [("NO-SUCH-ITEM", 1.0, 1.0)]}, "not in the catalogue"),
+    ({"history": [("@0", -1.0, 1.0)]}, "age_days"),
+    ({"history": [], "k": 10**6}, "catalogue"),
+])
+def test_bad_input_is_invalid_argument_and_the_agent_keeps_serving(agent: AgentThread, tiny_bundle: Path, kwargs: dict,
+                                                                   message: str) -> None:
+    history = [(_history(tiny_bundle, 1)[0][0] if item == "@0" else item, age, count) for item, age, count in kwargs.pop("history")]
+    with pytest.raises(InvalidRequestError) as err:
+        agent.client.rank(history, deadline_s=5, **kwargs)
+    assert message in str(err.value)
+    assert len(agent.client.rank(_history(tiny_bundle), k=3, deadline_s=5).item_ids) == 3
+
+
+def test_documented_defaults(agent: AgentThread, tiny_bundle: Path) -> None:
+    assert len(agent.client.rank([], k=0, deadline_s=5).item_ids) == 10  # k=0: the default; empty history: popularity
+    assert len(agent.client.rank(user_id="never-seen", deadline_s=5).item_ids) == 10  # unknown customer: empty history
+    assert agent.client.rank(_history(tiny_bundle), deadline_s=10**6).route == "local"  # absurd deadline: capped
