@@ -94,11 +94,13 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         edge_started = time.perf_counter()
         result = model.run(items, age, count, ctx)
         edge_us = (time.perf_counter() - edge_started) * 1e6
-        now = ctx_values[0] or time.time()
-        features = router_features(result.candidate_ids, result.candidate_scores, items, ctx, max(now - model.release_unix_s, 0) / 86400)
         forced = ROUTE_NAMES.get(request.route) if request.route else None
         router_started = time.perf_counter()
-        decision = self.router.decide(features[0], forced, budget_s - (router_started - started), self.links)
+        features = None
+        if forced is None and self.router.config.policy in ("threshold", "learned"):
+            age_days = max((ctx_values[0] or time.time()) - model.release_unix_s, 0) / 86400
+            features = router_features(result.candidate_ids, result.candidate_scores, items, ctx, age_days)[0]
+        decision = self.router.decide(features, forced, budget_s - (router_started - started), self.links)
         router_us = (time.perf_counter() - router_started) * 1e6
         local_k = min(k, len(result.candidate_ids))
         response = agent_pb2.RankResponse(route=ROUTES["local"], model_version=model.version)

@@ -32,7 +32,7 @@ def router_features(candidate_ids: np.ndarray, candidate_scores: np.ndarray, his
     shifted = np.exp(top - top[:, :1])
     probs = shifted / shifted.sum(1, keepdims=True)
     entropy = -(probs * np.log(np.maximum(probs, 1e-12))).sum(1) / np.log(top.shape[1])
-    repeats = np.stack([np.isin(ids[row], hist[row][hist[row] > 0]) for row in range(len(ids))])
+    repeats = (ids[:, :, None] == np.where(hist > 0, hist, -1)[:, None, :]).any(-1)
     columns = [scores[:, 0] - scores[:, 1], scores[:, 0] - scores[:, min(9, scores.shape[1] - 1)], entropy, repeats[:, :10].mean(1),
                repeats.mean(1), scores[:, 0], *ctx.T, np.broadcast_to(np.asarray(model_age_days, np.float64), (len(ids),))]
     return np.stack(columns, 1).astype(np.float32)

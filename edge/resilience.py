@@ -66,7 +66,7 @@ class RetryBudget:
 
     def spend(self) -> bool:
         """Take one retry if the budget has it."""
-        if self.tokens >= 1.0:
+        if self.tokens >= 1.0 - 1e-9:  # ten earnings of 0.1 add up to 0.999...
             self.tokens -= 1.0
             return True
         return False

@@ -24,6 +24,8 @@ from edge.link import CloudLink
 from protos.v1 import common_pb2
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")
+REFRESH_EVERY = 16
+"""Requests between two recomputations of the threshold from the window of recent scores."""
 ROUTE_NAMES = {common_pb2.ROUTE_LOCAL: "local", common_pb2.ROUTE_SPLIT: "split", common_pb2.ROUTE_CLOUD: "cloud"}
 ROUTES = {name: value for value, name in ROUTE_NAMES.items()}
 
@@ -70,7 +72,9 @@ class Router:
             raise ValueError("the learned policy needs a bundle with edge/router.json (retrain with this version)")
         self.config = config
         self.gain_model = gain_model
-        self._scores: deque[float] = deque(maxlen=config.window)
+        self._scores = np.zeros(config.window)
+        self._seen = 0
+        self._threshold: float | None = None
         self._correction = 0.0
         self._fraction = config.target_cloud_fraction
         self._arrivals: deque[float] = deque(maxlen=1000)
@@ -80,9 +84,16 @@ class Router:
         config = replace(self.config, **changes)
         if config.policy == "learned" and self.gain_model is None:
             raise ValueError("the learned policy needs a bundle with edge/router.json")
+        if config.window != self.config.window:
+            recent = self._recent()[-config.window :]
+            self._scores, self._seen = np.zeros(config.window), len(recent)
+            self._scores[: len(recent)] = recent
         self.config = config
-        self._scores = deque(self._scores, maxlen=config.window)
+        self._threshold = None
         return config
+
+    def _recent(self) -> np.ndarray:
+        return self._scores[: min(self._seen, len(self._scores))]
 
     def target_fraction(self, links: list[CloudLink]) -> float:
         """The cloud-call fraction to hold now: the target, capped by the dollar budget at the current request rate."""
@@ -105,20 +116,22 @@ class Router:
     def _wants_cloud(self, features: np.ndarray, links: list[CloudLink]) -> bool:
         target = self.target_fraction(links)
         score = self._score(features)
-        self._scores.append(score)
+        self._scores[self._seen % len(self._scores)] = score
+        self._seen += 1
         if target <= 0:
             return False
         if target >= 1:
             return True
-        if len(self._scores) < 20 and self.config.policy == "learned" and self.gain_model is not None:
-            threshold = self.gain_model.threshold_for(target, self.config.cloud_route)
-        else:
+        if self._seen < 20 and self.config.policy == "learned" and self.gain_model is not None:
+            return score >= self.gain_model.threshold_for(target, self.config.cloud_route)
+        if self._threshold is None or self._seen % REFRESH_EVERY == 0:  # a quantile per request would cost more than the edge step
             quantile = float(np.clip(1.0 - target - self._correction, 0.0, 1.0))
-            threshold = float(np.quantile(np.asarray(self._scores), quantile))
-        return score >= threshold
+            self._threshold = float(np.quantile(self._recent(), quantile))
+        return score >= self._threshold
 
-    def decide(self, features: np.ndarray, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
-        """The route for one request (``forced`` by the app, else by the policy) and the endpoint to call."""
+    def decide(self, features: np.ndarray | None, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
+        """The route for one request (``forced`` by the app, else by the policy) and the endpoint to call;
+        ``features`` (router_features of the request) are needed by the threshold and learned policies only."""
         self._arrivals.append(time.monotonic())
         policy = self.config.policy
         if forced:
@@ -126,6 +139,8 @@ class Router:
         elif policy in ("local", "split", "cloud"):
             wanted = policy
         else:
+            if features is None:
+                raise ValueError(f"the {policy} policy needs the request's router features")
             wanted = self.config.cloud_route if self._wants_cloud(features, links) else "local"
         decision = self._pick(wanted, deadline_left_s, links)
         if not forced and policy in ("threshold", "learned"):

@@ -255,6 +255,64 @@ def bench_cloud(repository: Path, seconds: float, clients: int, sweep: bool, p99
             click.echo(f"{key:>28}: {value:.3f}" if isinstance(value, float) else f"{key:>28}: {value}")
 
 
+def _emit(result: dict[str, Any], fmt: str) -> None:
+    """One JSON object, or one ``key: value`` line per figure."""
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict | list):
+            continue
+        click.echo(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
+
+
+@bench.command("edge")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--calls", type=int, default=3000, show_default=True, help="Timed SDK calls on the local route.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None:
+    """Local-route latency through the SDK, split payload bytes and the codec's NDCG cost, on the real test split."""
+    from benchmarks.edge import run_edge_benchmark
+    from cloud.data.errors import DataError
+    from cloud.reports.replay import replay_test_split
+
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    try:
+        bundle = resolve_bundle(repository)
+        say("replaying the test split through the edge model")
+        replayed, edge, cloud = replay_test_split(bundle, data)
+        result = run_edge_benchmark(bundle, replayed, cloud, edge.codes, calls=calls, progress=say)
+    except (BundleError, DataError, RuntimeError) as err:
+        _fail(str(err))
+    _emit(result, fmt)
+
+
+@report.command("router")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_router(repository: Path, data: str | None, fmt: str) -> None:
+    """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split."""
+    from cloud.data.errors import DataError
+    from cloud.reports.replay import replay_test_split
+    from cloud.reports.router import router_report
+
+    try:
+        bundle = resolve_bundle(repository)
+        replayed, edge, cloud = replay_test_split(bundle, data)
+    except (BundleError, DataError) as err:
+        _fail(str(err))
+    if edge.gain_model is None:
+        _fail(f"{bundle} has no router model (edge/router.json); retrain with `splitrank train`")
+    result = router_report(replayed, cloud, edge.gain_model)
+    _emit(result, fmt)
+    if fmt == "table":
+        click.echo(f"{'cloud share':>12} " + " ".join(f"{name:>10}" for name in result["curves"]))
+        for i, (fraction, _) in enumerate(result["curves"]["random"]):
+            click.echo(f"{fraction:>12.2f} " + " ".join(f"{curve[i][1]:>10.4f}" for curve in result["curves"].values()))
+
+
 @main.group()
 def data() -> None:
     """The training data: where it is, what cleaning does to it, how to get it."""

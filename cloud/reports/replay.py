@@ -32,13 +32,14 @@ class Replay:
         """NDCG@10 of the edge's own top 10, per request."""
         return per_example_metrics(self.examples, self.candidate_ids)["ndcg_at_10"]
 
-    def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32) -> np.ndarray:
-        """The cloud reranker's order of each request's candidates, u sent with ``encoding``."""
+    def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32, score_encoding: int = FLOAT32) -> np.ndarray:
+        """The cloud reranker's order of each request's candidates, u and the edge scores sent with these encodings."""
         user = np.stack([decode(encode(u, encoding)) for u in self.user_embedding])
+        edge = np.stack([decode(encode(s, score_encoding)) for s in self.edge_scores])
         out = []
         for lo in range(0, len(user), 256):
             part = slice(lo, lo + 256)
-            scores = cloud.rerank(user[part], self.candidate_ids[part], self.edge_scores[part], self.unix_time_s[part])
+            scores = cloud.rerank(user[part], self.candidate_ids[part], edge[part], self.unix_time_s[part])
             out.append(np.take_along_axis(self.candidate_ids[part], np.argsort(-scores, axis=1, kind="stable"), 1))
         return np.concatenate(out)
 
@@ -70,3 +71,12 @@ def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
 def load_models(bundle: Path) -> tuple[EdgeModel, ServingModels]:
     """The device's and the cloud's view of one bundle."""
     return EdgeModel(bundle), ServingModels(bundle)
+
+
+def replay_test_split(bundle: Path, data: str | None) -> tuple[Replay, EdgeModel, ServingModels]:
+    """Load the bundle's data (the same cleaning and split as training) and replay its test split."""
+    from cloud.training.pipeline import TrainSettings, load_dataset
+
+    edge, cloud = load_models(bundle)
+    dataset, _ = load_dataset(TrainSettings(data=data, history_len=edge.history_len))
+    return replay(dataset, dataset.test, edge), edge, cloud

@@ -179,3 +179,23 @@ def test_overload_sheds_with_retry_hint(repository: Path) -> None:
         tight.close()
 
 
+
+
+def test_compact_candidates_rerank_like_plain_lists_and_bad_ones_are_refused(server: ServerThread) -> None:
+    from splitrank.codec import decode_ids, encode_ids
+
+    models = server.running.repository.current
+    plain = _split_request(models, np.random.default_rng(11), k=5, encoding=FLOAT32)
+    ids, order = encode_ids(np.array(plain.candidate_ids))
+    scores = np.array(plain.edge_scores, np.float32)[order]
+    compact = cloud_pb2.RerankRequest(user_embedding=plain.user_embedding, k=5, unix_time_s=plain.unix_time_s,
+                                      compact_candidates=cloud_pb2.CompactCandidates(ids_delta=ids, scores=encode(scores, FLOAT32).to_proto()))
+    assert list(server.stub.Rerank(compact).item_ids) == list(server.stub.Rerank(plain).item_ids)
+    assert len(decode_ids(ids, max_count=64)) == len(plain.candidate_ids)
+    for bad, message in ((cloud_pb2.RerankRequest(user_embedding=plain.user_embedding, k=5, compact_candidates=cloud_pb2.CompactCandidates(
+            ids_delta=ids + b"\x80", scores=compact.compact_candidates.scores)), "middle of a varint"),
+                         (cloud_pb2.RerankRequest(user_embedding=plain.user_embedding, k=5, candidate_ids=[1],
+                                                  compact_candidates=compact.compact_candidates), "not both")):
+        with pytest.raises(grpc.RpcError) as err:
+            server.stub.Rerank(bad)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in err.value.details()

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from splitrank.codec import FLOAT32, INT4, INT8, CodecError, decode, encode
+from splitrank.codec import FLOAT32, INT4, INT8, CodecError, decode, decode_ids, encode, encode_ids
 
 vectors = arrays(np.float32, st.integers(1, 96), elements=st.floats(-50, 50, width=32))
 
@@ -57,3 +57,19 @@ def test_zero_vector_and_nan_input() -> None:
     assert (decode(encode(np.zeros(4, np.float32))) == 0).all()
     with pytest.raises(CodecError, match="NaN"):
         encode(np.array([1.0, np.nan], np.float32))
+
+
+@given(st.lists(st.integers(0, 2**31), min_size=0, max_size=80, unique=True))
+def test_candidate_ids_round_trip(ids: list[int]) -> None:
+    data, order = encode_ids(np.array(ids))
+    decoded = decode_ids(data, max_count=80)
+    np.testing.assert_array_equal(decoded, np.array(ids, np.int64)[order])
+    assert list(decoded) == sorted(ids)
+
+
+def test_truncated_or_oversized_id_lists_are_refused() -> None:
+    data, _ = encode_ids(np.array([1, 300, 70000]))
+    with pytest.raises(CodecError, match="middle of a varint"):
+        decode_ids(data[:-1], max_count=10)
+    with pytest.raises(CodecError, match="more than 2"):
+        decode_ids(data, max_count=2)

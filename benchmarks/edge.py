@@ -1,0 +1,145 @@
+"""``splitrank bench edge``: the agent's local-route latency through the SDK over real gRPC, the split
+call's payload and what its compression costs in NDCG@10, on the real test split.
+
+- latency: ``splitrank run-agent --policy local`` in its own process; one SDK client sends the test
+  split's histories one after another (after a warm-up); p50 / p99 of the SDK call, and the agent's
+  own share (its ``total_us``).
+- payload: the split call as the agent sends it (int8 u, compact candidates) and with 4-bit u and
+  scores, against the same call carrying float32 u and plain candidate lists (uint32 ids, float32
+  scores); and against the same call that differs only in u (``payload_ratio_u_only``).
+- codec loss: split NDCG@10 through the cloud reranker with the encoded u and scores, relative to
+  float32 u and scores, for every request of the test split.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cloud.data.examples import Examples
+from cloud.evaluation import per_example_metrics
+from cloud.reports.replay import Replay
+from cloud.serving.runtime import ServingModels
+from protos.v1 import cloud_pb2
+from splitrank.client import AgentUnavailableError, Client, DeadlineExceededError
+from splitrank.codec import FLOAT32, INT4, INT8, encode, encode_ids
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def agent_process(bundle: Path, *args: str) -> Iterator[tuple[str, str]]:
+    """``splitrank run-agent`` in its own process, on TCP and a Unix socket; yields both addresses once it answers."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        socket_path = str(Path(folder) / "agent.sock")
+        process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", "run-agent", "--repository", str(bundle), "--port", str(port),
+                                    "--unix-socket", socket_path, "--log-level", "WARNING", *args], stderr=subprocess.PIPE, text=True)
+        tcp = f"127.0.0.1:{port}"
+        try:
+            with Client(tcp) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        client.rank([], k=1, deadline_s=1)
+                        break
+                    except (AgentUnavailableError, DeadlineExceededError):
+                        if process.poll() is not None or time.monotonic() > deadline:
+                            raise RuntimeError(f"agent did not start: {process.stderr.read() if process.stderr else ''}") from None
+                        time.sleep(0.2)
+            yield tcp, f"unix:{socket_path}"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def histories(examples: Examples, codes: list[str]) -> list[list[tuple[str, float, float]]]:
+    """Each example's history as the SDK takes it."""
+    out = []
+    for i in range(len(examples)):
+        valid = examples.hist_items[i] > 0
+        out.append([(codes[int(item)], float(a), float(c))
+                    for item, a, c in zip(examples.hist_items[i][valid], examples.hist_age[i][valid], examples.hist_count[i][valid], strict=True)])
+    return out
+
+
+def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
+    """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket (interleaved), and the agent's own time."""
+    times: dict[str, list[float]] = {"tcp": [], "uds": [], "agent": []}
+    with agent_process(bundle, "--policy", "local") as (tcp, uds), Client(tcp) as over_tcp, Client(uds) as over_uds:
+        for history in requests[:200]:
+            over_tcp.rank(history, k=10, deadline_s=1)
+            over_uds.rank(history, k=10, deadline_s=1)
+        for i in range(calls):
+            for name, client in (("tcp", over_tcp), ("uds", over_uds)):
+                start = time.perf_counter()
+                answer = client.rank(requests[i % len(requests)], k=10, deadline_s=1)
+                times[name].append((time.perf_counter() - start) * 1000)
+                times["agent"].append(answer.timings["total_us"] / 1000)
+    return {"local_p50_ms": float(np.percentile(times["tcp"], 50)), "local_p99_ms": float(np.percentile(times["tcp"], 99)),
+            "local_uds_p50_ms": float(np.percentile(times["uds"], 50)), "local_uds_p99_ms": float(np.percentile(times["uds"], 99)),
+            "agent_p50_ms": float(np.percentile(times["agent"], 50)), "calls": calls}
+
+
+def split_call(u: np.ndarray, ids: np.ndarray, scores: np.ndarray, encoding: int, compact: bool) -> cloud_pb2.RerankRequest:
+    """A split call as it goes on the wire (the fields the payload depends on)."""
+    common = {"user_embedding": encode(u, encoding).to_proto(), "k": 10, "model_version": "1", "unix_time_s": 1_320_000_000}
+    if not compact:
+        return cloud_pb2.RerankRequest(candidate_ids=ids.tolist(), edge_scores=scores.tolist(), **common)
+    delta, order = encode_ids(ids)
+    score_encoding = INT4 if encoding == INT4 else INT8
+    return cloud_pb2.RerankRequest(compact_candidates=cloud_pb2.CompactCandidates(ids_delta=delta, scores=encode(scores[order], score_encoding).to_proto()),
+                                   **common)
+
+
+def payload(replayed: Replay) -> dict[str, float]:
+    """Mean bytes per split call for each wire form."""
+    sizes: dict[str, list[int]] = {"float32": [], "float32_u_compact": [], "int8": [], "int4": []}
+    for u, ids, scores in zip(replayed.user_embedding, replayed.candidate_ids, replayed.edge_scores, strict=True):
+        sizes["float32"].append(split_call(u, ids, scores, FLOAT32, compact=False).ByteSize())
+        sizes["float32_u_compact"].append(split_call(u, ids, scores, FLOAT32, compact=True).ByteSize())
+        sizes["int8"].append(split_call(u, ids, scores, INT8, compact=True).ByteSize())
+        sizes["int4"].append(split_call(u, ids, scores, INT4, compact=True).ByteSize())
+    mean = {name: float(np.mean(values)) for name, values in sizes.items()}
+    return {"float32_call_bytes": mean["float32"], "split_call_bytes": mean["int8"], "int4_call_bytes": mean["int4"],
+            "payload_ratio": mean["int8"] / mean["float32"], "payload_ratio_int4": mean["int4"] / mean["float32"],
+            "payload_ratio_u_only": mean["int8"] / mean["float32_u_compact"]}
+
+
+def codec_loss(replayed: Replay, cloud: ServingModels) -> dict[str, float]:
+    """Relative NDCG@10 loss of the split route with int8 and 4-bit payloads against float32."""
+
+    def ndcg(encoding: int) -> float:
+        score_encoding = FLOAT32 if encoding == FLOAT32 else encoding
+        rankings = replayed.split_rankings(cloud, encoding, score_encoding)
+        return float(np.nanmean(np.nan_to_num(per_example_metrics(replayed.examples, rankings)["ndcg_at_10"])))
+
+    reference, int8, int4 = ndcg(FLOAT32), ndcg(INT8), ndcg(INT4)
+    return {"split_ndcg_float32": reference, "split_ndcg_int8": int8, "split_ndcg_int4": int4,
+            "codec_ndcg_loss": (reference - int8) / reference, "codec_ndcg_loss_int4": (reference - int4) / reference}
+
+
+def run_edge_benchmark(bundle: Path, replayed: Replay, cloud: ServingModels, codes: list[str], *, calls: int = 3000,
+                       progress: Any = print) -> dict[str, Any]:
+    """All three measurements; returns the figures (the JSON of ``--format json``)."""
+    progress(f"local route through the SDK, {calls} calls")
+    result: dict[str, Any] = {"bundle": str(bundle), **local_latency(bundle, histories(replayed.examples, codes), calls)}
+    progress("split payload sizes")
+    result.update(payload(replayed))
+    progress("split NDCG@10 with float32, int8 and 4-bit payloads")
+    result.update(codec_loss(replayed, cloud))
+    return result
