@@ -33,6 +33,7 @@ class AgentStats:
     routes: Counter[str] = field(default_factory=Counter)
     degraded: Counter[str] = field(default_factory=Counter)
     invalid: int = 0
+    errors: int = 0
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
     raw_history_bytes_sent: int = 0
     cloud_compute_ms: float = 0.0
@@ -92,7 +93,13 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             self.stats.invalid += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         edge_started = time.perf_counter()
-        result = model.run(items, age, count, ctx)
+        try:
+            result = model.run(items, age, count, ctx)
+            if result.candidate_ids.min() < 1 or result.candidate_ids.max() > model.catalogue_size:
+                raise IndexError(f"candidate ids outside the catalogue 1..{model.catalogue_size}")  # a broken model, not bad input
+        except (RuntimeError, ValueError, IndexError) as err:
+            self.stats.errors += 1
+            await context.abort(grpc.StatusCode.INTERNAL, f"edge model {model.version} failed: {type(err).__name__}: {err}")
         edge_us = (time.perf_counter() - edge_started) * 1e6
         forced = ROUTE_NAMES.get(request.route) if request.route else None
         router_started = time.perf_counter()

@@ -26,7 +26,7 @@ class DeviceState(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., online: _Optional[bool] = ..., model_version: _Optional[str] = ..., profile: _Optional[str] = ..., policy: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., config_revision: _Optional[int] = ...) -> None: ...
 
 class Telemetry(_message.Message):
-    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version")
+    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version", "sent_at_s", "dropped_before")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     UNIX_TIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class Telemetry(_message.Message):
     LATENCY_BUCKET_BOUNDS_US_FIELD_NUMBER: _ClassVar[int]
     ENERGY_JOULES_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_S_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     seq: int
     unix_time_s: int
@@ -55,7 +57,9 @@ class Telemetry(_message.Message):
     latency_bucket_bounds_us: _containers.RepeatedScalarFieldContainer[int]
     energy_joules: float
     model_version: str
-    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ...) -> None: ...
+    sent_at_s: float
+    dropped_before: int
+    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ...) -> None: ...
 
 class DeviceConfig(_message.Message):
     __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version")

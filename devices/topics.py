@@ -1,0 +1,40 @@
+"""The fleet's MQTT topic tree: ``splitrank/v1/devices/{device_id}/{state|telemetry|config|models|ack}``.
+
+Devices publish ``state`` (retained, with a last will), ``telemetry`` (QoS 1) and ``ack``; the manager
+publishes ``config`` and ``models`` (retained: the desired state a reconnecting device catches up on).
+"""
+
+from __future__ import annotations
+
+import re
+
+ROOT = "splitrank/v1/devices"
+KINDS = ("state", "telemetry", "config", "models", "ack")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_device_id(device_id: str) -> str:
+    """Device ids are topic levels: letters, digits, ``_.-``, 1 to 64 characters."""
+    if not _DEVICE_ID.match(device_id):
+        raise ValueError(f"device id {device_id!r} must be 1-64 letters, digits, '_', '.' or '-'")
+    return device_id
+
+
+def topic(device_id: str, kind: str) -> str:
+    """The topic of one kind of message of one device."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown topic kind {kind!r}")
+    return f"{ROOT}/{check_device_id(device_id)}/{kind}"
+
+
+def all_devices(kind: str) -> str:
+    """Subscription filter for one kind of message of every device."""
+    return f"{ROOT}/+/{kind}"
+
+
+def parse(topic_name: str) -> tuple[str, str] | None:
+    """(device id, kind) of a fleet topic, or None for anything else."""
+    parts = topic_name.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != ROOT or parts[4] not in KINDS:
+        return None
+    return parts[3], parts[4]

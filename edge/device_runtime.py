@@ -1,0 +1,84 @@
+"""The agent as the fleet client sees it (``devices.device.DeviceRuntime``): its counters, a probe of
+its model's health, live config and model swaps."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from devices.device import Health
+from edge.agent import EdgeAgentService
+from edge.link import CloudLink, parse_endpoints
+from edge.model import EdgeModel, HistoryEntry
+from protos.v1 import fleet_pb2
+from splitrank.costs import Prices
+
+PROBES = 30
+
+
+def probe_model(model: EdgeModel, probes: int = PROBES) -> Health:
+    """Run fixed probe histories through a model: errors and p50 microseconds. An error is an exception,
+    a non-finite score, or an item id outside the model's catalogue."""
+    errors, times = 0, []
+    for p in range(probes):
+        codes = model.codes[1 + (p * 7) % max(model.catalogue_size - 5, 1):][:5]
+        history = [HistoryEntry(code, float(i + 1), 1.0) for i, code in enumerate(codes)]
+        started = time.perf_counter()
+        try:
+            result = model.run(*model.encode_history(history), model.context(0, 3.0, 2, len(history)))
+            ids = result.candidate_ids
+            if not np.isfinite(result.candidate_scores).all() or ids.min() < 1 or ids.max() > model.catalogue_size:
+                errors += 1
+        except (RuntimeError, ValueError, IndexError):
+            errors += 1
+        times.append((time.perf_counter() - started) * 1e6)
+    return Health(errors, float(np.median(times)))
+
+
+class AgentRuntime:
+    """Adapts a running EdgeAgentService to the fleet client."""
+
+    def __init__(self, service: EdgeAgentService, *, variant: str = "full_int8", prices: Prices | None = None) -> None:
+        self.service = service
+        self.variant = variant
+        self.prices = prices or Prices.load()
+
+    def model_version(self) -> str:
+        """The version answering requests now."""
+        return self.service.model.version
+
+    def policy(self) -> str:
+        """The active router policy."""
+        return self.service.router.config.policy
+
+    def apply_config(self, config: fleet_pb2.DeviceConfig) -> None:
+        """Router policy, budget and endpoints, live; raises ValueError and changes nothing when invalid."""
+        changes: dict[str, object] = {}
+        if config.policy:
+            changes["policy"] = config.policy
+        if config.cloud_fraction_target:
+            changes["target_cloud_fraction"] = config.cloud_fraction_target
+        changes["budget_usd_per_hour"] = config.usd_per_hour_budget
+        endpoints = parse_endpoints(";".join(config.cloud_endpoints)) if config.cloud_endpoints else None
+        self.service.router.update(**changes)
+        if endpoints is not None:
+            self.service.links = [CloudLink(endpoint) for endpoint in endpoints]
+
+    def swap_model(self, bundle: Path) -> None:
+        """Load a bundle (sha256-verified) and serve it from the next request."""
+        self.service.swap_model(EdgeModel(bundle, variant=self.variant))
+
+    def probe(self) -> Health:
+        """Health of the model in service."""
+        return probe_model(self.service.model)
+
+    def counters(self) -> dict[str, float]:
+        """Cumulative counters for telemetry."""
+        stats = self.service.stats
+        up = sum(link.stats.bytes_up for link in self.service.links)
+        down = sum(link.stats.bytes_down for link in self.service.links)
+        energy = stats.edge_us_total / 1e6 * self.prices.active_power_w + (up + down) * self.prices.radio_joules_per_byte
+        return {"local": stats.routes["local"], "split": stats.routes["split"], "cloud": stats.routes["cloud"],
+                "degraded": sum(stats.degraded.values()), "errors": stats.errors, "bytes_up": up, "bytes_down": down, "energy_joules": energy}

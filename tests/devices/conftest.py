@@ -1,0 +1,67 @@
+"""A real mosquitto for the fleet tests: per-device passwords, the shipped ACL, persistence; it can be
+killed (SIGKILL) and started again on the same port."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devices.broker import write_mosquitto_config
+from devices.mqtt import BrokerAddress
+
+PASSWORD = "secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """A mosquitto process for the devices ``device-00`` .. ``device-NN`` and the ``manager``."""
+
+    def __init__(self, directory: Path, devices: int = 40) -> None:
+        self.port = free_port()
+        users = {"manager": PASSWORD, **{f"device-{i:02d}": PASSWORD for i in range(devices)}}
+        self.conf = write_mosquitto_config(directory, port=self.port, users=users)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(5)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(5)
+
+    def address(self, user: str) -> BrokerAddress:
+        return BrokerAddress("127.0.0.1", self.port, username=user, password=PASSWORD, protocol="5")
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    if shutil.which("mosquitto") is None:
+        pytest.fail("mosquitto is not installed; .ci/run installs it (apt install mosquitto)")
+    broker = Mosquitto(tmp_path / "broker")
+    yield broker
+    broker.stop()
