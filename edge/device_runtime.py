@@ -71,8 +71,9 @@ class AgentRuntime:
         self.service.swap_model(EdgeModel(bundle, variant=self.variant))
 
     def probe(self) -> Health:
-        """Health of the model in service."""
-        return probe_model(self.service.model)
+        """Health of the model in service, on a second interpreter of it (the first one is serving requests)."""
+        model = self.service.model
+        return probe_model(EdgeModel(model.bundle, variant=model.variant))
 
     def counters(self) -> dict[str, float]:
         """Cumulative counters for telemetry."""

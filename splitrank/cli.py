@@ -13,6 +13,7 @@ import click
 
 from splitrank import __version__
 from splitrank.bundle import BundleError, load_manifest, resolve_bundle
+from splitrank.cli_fleet import broker, fleet
 from splitrank.settings import SettingsError, load_settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the output users want
@@ -132,12 +133,16 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--histories", help="JSON file of customer histories for requests by user_id.")
 @click.option("--encoding", type=click.Choice(["int8", "int4", "float32"]), help="User embedding on the split route [default: int8].")
 @click.option("--dp-epsilon", type=float, help="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP [default: 0 = off].")
-@click.option("--device-id", help="This device's id (sent pseudonymized).")
+@click.option("--device-id", help="This device's id (sent pseudonymized; its MQTT user name in a fleet).")
+@click.option("--mqtt", help="Fleet broker host:port: report state and telemetry, take config and signed model releases.")
+@click.option("--state-dir", help="Where a fleet-managed agent keeps models and its telemetry outbox [default: agent-state].")
+@click.option("--release-public-key", help="release.pub: the key model releases must be signed with.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, policy: str | None,
               target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
-              dp_epsilon: float | None, device_id: str | None, config: Path | None, log_level: str) -> None:
+              dp_epsilon: float | None, device_id: str | None, mqtt: str | None, state_dir: str | None, release_public_key: str | None,
+              config: Path | None, log_level: str) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
     import asyncio
     import logging
@@ -149,7 +154,8 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
         settings = load_settings(AgentSettings, section="agent", config=config, flags={
             "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
             "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
-            "encoding": encoding, "dp_epsilon": dp_epsilon, "device_id": device_id})
+            "encoding": encoding, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
+            "release_public_key": release_public_key})
         asyncio.run(serve_agent(settings))
     except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
@@ -266,6 +272,18 @@ def _emit(result: dict[str, Any], fmt: str) -> None:
         click.echo(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
 
 
+@bench.command("fleet")
+@click.option("--devices", type=int, default=1000, show_default=True, help="Simulated devices, one telemetry message a second each.")
+@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_fleet(devices: int, seconds: float, fmt: str) -> None:
+    """Does the fleet manager keep up? Messages handled vs sent and the p99 ingest lag."""
+    from benchmarks.fleet import run_fleet_benchmark
+
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    _emit(run_fleet_benchmark(devices=devices, seconds=seconds, progress=say), fmt)
+
+
 @bench.command("edge")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
@@ -341,6 +359,9 @@ def data_download(target: Path) -> None:
     path = download_online_retail(target, echo=click.echo)
     click.echo(f"written {path}; use it with --data {target} or SPLITRANK_DATA={target}")
 
+
+main.add_command(fleet)
+main.add_command(broker)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,178 @@
+"""``splitrank fleet ...`` and ``splitrank broker``: what device operators run."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+FORMAT_CHOICE = click.Choice(["table", "json"])
+
+
+def _broker_options(command: Any) -> Any:
+    for option in reversed([
+        click.option("--broker", default="127.0.0.1:1883", show_default=True, envvar="SPLITRANK_MQTT", help="MQTT broker host:port."),
+        click.option("--username", default="manager", show_default=True, envvar="SPLITRANK_MQTT_USERNAME"),
+        click.option("--password", default=None, envvar="SPLITRANK_MQTT_PASSWORD", help="[env SPLITRANK_MQTT_PASSWORD]"),
+        click.option("--protocol", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True,
+                     help="MQTT version (the embedded broker speaks 3.1.1)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _manager(broker: str, username: str, password: str | None, protocol: str) -> Any:
+    from devices.manager import FleetManager
+    from devices.mqtt import BrokerAddress
+
+    manager = FleetManager(BrokerAddress.parse(broker, username=username, password=password, protocol=protocol),
+                           client_id=f"splitrank-cli-{time.time_ns()}")
+    try:
+        manager.start(10)
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from None
+    return manager
+
+
+@click.group()
+def fleet() -> None:
+    """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts."""
+
+
+@fleet.command("keygen")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("keys"), show_default=True)
+def keygen(out: Path) -> None:
+    """Make the Ed25519 key pair releases are signed with (release.key stays with you; devices get release.pub)."""
+    from devices.release import generate_keypair
+
+    try:
+        private, public = generate_keypair(out)
+    except FileExistsError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"private key {private} (keep it secret), public key {public} (give it to devices: --release-public-key)")
+
+
+@fleet.command("status")
+@_broker_options
+@click.option("--wait", type=float, default=2.0, show_default=True, help="Seconds to collect retained device states.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def status(broker: str, username: str, password: str | None, protocol: str, wait: float, fmt: str) -> None:
+    """Every device the broker knows: online, model version, policy, profile, applied config revision."""
+    manager = _manager(broker, username, password, protocol)
+    time.sleep(wait)
+    rows = manager.status()
+    manager.stop()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'device':<24} {'online':<7} {'model':<6} {'policy':<10} {'profile':<12} config")
+    for row in rows:
+        click.echo(f"{row['device_id']:<24} {'yes' if row['online'] else 'no':<7} {row['model_version']:<6} {row['policy']:<10} "
+                   f"{row['profile']:<12} {row['config_revision']}")
+
+
+@fleet.command("config")
+@_broker_options
+@click.argument("devices", nargs=-1, required=True)
+@click.option("--policy", type=click.Choice(["local", "split", "cloud", "threshold", "learned"]))
+@click.option("--cloud-fraction", type=float, help="Target cloud-call fraction of threshold/learned.")
+@click.option("--budget-usd-per-hour", type=float, default=0.0)
+@click.option("--endpoint", "endpoints", multiple=True, help="name=host:port[@usd_per_call]; repeat for several.")
+@click.option("--pin-version", default="", help="Serve this installed model version.")
+def config(broker: str, username: str, password: str | None, protocol: str, devices: tuple[str, ...], policy: str | None,
+           cloud_fraction: float | None, budget_usd_per_hour: float, endpoints: tuple[str, ...], pin_version: str) -> None:
+    """Set the desired router config of DEVICES (retained: offline devices apply it when they reconnect)."""
+    manager = _manager(broker, username, password, protocol)
+    revision = manager.set_config(devices, policy=policy or "", cloud_fraction_target=cloud_fraction or 0.0,
+                                  usd_per_hour_budget=budget_usd_per_hour, cloud_endpoints=list(endpoints), pinned_model_version=pin_version)
+    time.sleep(0.5)
+    manager.stop()
+    click.echo(f"config revision {revision} published to {len(devices)} device(s)")
+
+
+@fleet.command("telemetry")
+@_broker_options
+@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def telemetry(broker: str, username: str, password: str | None, protocol: str, seconds: float, fmt: str) -> None:
+    """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
+    manager = _manager(broker, username, password, protocol)
+    time.sleep(seconds)
+    summary = manager.telemetry_summary()
+    manager.stop()
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
+
+
+@fleet.command("rollout")
+@_broker_options
+@click.option("--bundle", type=click.Path(path_type=Path, exists=True), required=True, help="The bundle directory to release.")
+@click.option("--key", type=click.Path(path_type=Path, exists=True), required=True, help="release.key from `splitrank fleet keygen`.")
+@click.option("--devices", "device_list", help="Comma-separated device ids [default: every device with a retained state].")
+@click.option("--previous-version", required=True, help="The version devices return to when the rollout halts.")
+@click.option("--canary-share", type=float, default=0.05, show_default=True)
+@click.option("--growth", type=float, default=2.0, show_default=True, help="Each wave is this many times the last.")
+@click.option("--max-failure-share", type=float, default=0.2, show_default=True, help="Halt and roll back past this share of failures.")
+@click.option("--min-answers", type=int, default=1, show_default=True, help="Answers needed before the failure share counts.")
+@click.option("--health-window-s", type=int, default=30, show_default=True, help="Each device watches the new model this long.")
+@click.option("--releases", type=click.Path(path_type=Path), default=Path("releases"), show_default=True, help="Where signed archives go.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def rollout(broker: str, username: str, password: str | None, protocol: str, bundle: Path, key: Path, device_list: str | None,
+            previous_version: str, canary_share: float, growth: float, max_failure_share: float, min_answers: int, health_window_s: int,
+            releases: Path, fmt: str) -> None:
+    """Sign BUNDLE and roll it out in waves: a canary first, halting and rolling back on failures."""
+    from devices.release import load_private_key, make_release
+    from devices.rollout import RolloutPlan
+
+    plan = RolloutPlan(canary_share=canary_share, growth=growth, max_failure_share=max_failure_share, min_answers=min_answers,
+                       wave_timeout_s=health_window_s + 120)
+    release = make_release(bundle, load_private_key(key), releases, release_id=f"{bundle.name}-{int(time.time())}", health_window_s=health_window_s)
+    manager = _manager(broker, username, password, protocol)
+    time.sleep(1.0)
+    devices = device_list.split(",") if device_list else [row["device_id"] for row in manager.status()]
+    if not devices:
+        manager.stop()
+        raise click.ClickException("no devices: none given and none has a retained state at this broker")
+    say = (lambda line: click.echo(line, err=True)) if fmt == "table" else (lambda line: None)
+    result = manager.rollout(release, devices, plan, previous_version=previous_version, progress=say)
+    manager.stop()
+    out = {"release_id": result.release_id, "halted": result.halted, "reason": result.reason, "waves": result.waves, "outcomes": result.outcomes}
+    if fmt == "json":
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(f"release {result.release_id}: {'HALTED - ' + result.reason if result.halted else 'completed'}")
+        for device_id, outcome in sorted(result.outcomes.items()):
+            click.echo(f"  {device_id:<24} {outcome}")
+
+
+@click.command("broker")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1883, show_default=True)
+@click.option("--mosquitto-config", type=click.Path(path_type=Path), help="Instead: write a mosquitto setup (passwords, ACL) here and exit.")
+@click.option("--devices", type=int, default=10, show_default=True, help="With --mosquitto-config: device-00.. accounts to create.")
+def broker(host: str, port: int, mosquitto_config: Path | None, devices: int) -> None:
+    """Run the embedded MQTT broker (pure Python, MQTT 3.1.1, anonymous: for demos and trials),
+    or write a mosquitto config with per-device passwords and the fleet ACL."""
+    import asyncio
+    import secrets
+
+    from devices.broker import run_embedded_broker, write_mosquitto_config
+
+    if mosquitto_config:
+        users = {"manager": secrets.token_urlsafe(12), **{f"device-{i:02d}": secrets.token_urlsafe(12) for i in range(devices)}}
+        conf = write_mosquitto_config(mosquitto_config, port=port, users=users, host=host)
+        (mosquitto_config / "credentials.json").write_text(json.dumps(users, indent=2))
+        (mosquitto_config / "credentials.json").chmod(0o600)
+        click.echo(f"wrote {conf}; run `mosquitto -c {conf}`; passwords in {mosquitto_config / 'credentials.json'}")
+        return
+    click.echo(f"embedded MQTT broker on {host}:{port} (MQTT 3.1.1, anonymous); Ctrl-C stops it", err=True)
+    try:
+        asyncio.run(run_embedded_broker(host, port))
+    except KeyboardInterrupt:
+        pass
