@@ -77,12 +77,19 @@ class CloudLink:
     stats: LinkStats = field(default_factory=LinkStats)
 
     def __post_init__(self) -> None:
-        if self.endpoint.tls_ca_file:
-            credentials = grpc.ssl_channel_credentials(Path(self.endpoint.tls_ca_file).read_bytes())
-            self.channel = grpc.aio.secure_channel(self.endpoint.address, credentials, options=KEEPALIVE)
-        else:
-            self.channel = grpc.aio.insecure_channel(self.endpoint.address, options=KEEPALIVE)
-        self.stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
+        self.channel: grpc.aio.Channel | None = None
+        self._stub: cloud_pb2_grpc.CloudRankerStub | None = None
+
+    def _connect(self) -> cloud_pb2_grpc.CloudRankerStub:
+        """The channel is opened on first use, inside the event loop that uses it (links may be made in any thread)."""
+        if self._stub is None:
+            if self.endpoint.tls_ca_file:
+                credentials = grpc.ssl_channel_credentials(Path(self.endpoint.tls_ca_file).read_bytes())
+                self.channel = grpc.aio.secure_channel(self.endpoint.address, credentials, options=KEEPALIVE)
+            else:
+                self.channel = grpc.aio.insecure_channel(self.endpoint.address, options=KEEPALIVE)
+            self._stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
+        return self._stub
 
     def expected_latency_s(self) -> float:
         """What a call started now is expected to take."""
@@ -94,7 +101,8 @@ class CloudLink:
 
     async def call(self, request: cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest, timeout_s: float) -> cloud_pb2.CloudRankResponse:
         """Rerank (split) or RankFull (cloud) within ``timeout_s``; raises CloudCallFailed."""
-        method = self.stub.Rerank if isinstance(request, cloud_pb2.RerankRequest) else self.stub.RankFull
+        stub = self._connect()
+        method = stub.Rerank if isinstance(request, cloud_pb2.RerankRequest) else stub.RankFull
         self.stats.calls += 1
         self.stats.bytes_up += request.ByteSize()
         started = time.monotonic()
@@ -124,4 +132,5 @@ class CloudLink:
 
     async def close(self) -> None:
         """Close the channel."""
-        await self.channel.close()
+        if self.channel is not None:
+            await self.channel.close()

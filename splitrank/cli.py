@@ -161,6 +161,52 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
         _fail(str(err))
 
 
+@main.command()
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True,
+              help="Model repository; a bundle is trained into it when it has none.")
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--requests", type=int, default=2000, show_default=True, help="Test-period requests replayed per policy.")
+@click.option("--rate", type=float, default=50.0, show_default=True, help="Requests per second.")
+@click.option("--deadline-ms", type=float, default=300.0, show_default=True, help="The app's deadline per request.")
+@click.option("--profiles", default="wifi,4g,3g,lossy", show_default=True, help="One agent per network profile (wifi, 4g, 3g, lossy, lan).")
+@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
+@click.option("--policies", default="local,split,cloud,routed", show_default=True)
+@click.option("--report-dir", type=click.Path(path_type=Path), default=Path("demo-report"), show_default=True)
+@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of splitrank/prices.toml.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def demo(repository: Path, data: str | None, requests: int, rate: float, deadline_ms: float, profiles: str, routed_fraction: float, policies: str,
+         report_dir: Path, prices: Path | None, fmt: str) -> None:
+    """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
+    profile as separate processes; replays the held-out test period through the SDK for each policy and
+    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots)."""
+    from cloud.data.errors import DataError
+    from splitrank._progress import StageProgress
+    from splitrank.demo.run import DemoSettings, run_demo
+    from splitrank.netem import PROFILES
+
+    names = tuple(p.strip() for p in profiles.split(",") if p.strip())
+    if not names or any(name not in PROFILES for name in names):
+        _fail(f"--profiles must name some of {sorted(PROFILES)}")
+    settings = DemoSettings(repository=repository, data=data, profiles=names, requests=requests, rate_per_s=rate, deadline_ms=deadline_ms,
+                            routed_fraction=routed_fraction, report_dir=report_dir, prices=prices,
+                            policies=tuple(p.strip() for p in policies.split(",") if p.strip()))
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    try:
+        with StageProgress(enabled=fmt == "table") as bars:
+            result = run_demo(settings, say, lambda name, done, total: bars.update(name, done, total, {}))
+    except (BundleError, DataError, ValueError, RuntimeError, TimeoutError) as err:
+        _fail(str(err))
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+        return
+    from splitrank.demo.report import table
+
+    click.echo("\n".join(table(result["policies"])))
+    for key, value in result.get("routed_vs_cloud", {}).items():
+        click.echo(f"{key:>28}: {value:.3f}")
+    click.echo(f"report, plots: {report_dir}/")
+
+
 @main.group()
 def report() -> None:
     """Reports on trained models (more reports arrive with the cloud, router and demo)."""
@@ -304,6 +350,29 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
     except (BundleError, DataError, RuntimeError) as err:
         _fail(str(err))
     _emit(result, fmt)
+
+
+@report.command("cost")
+@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of splitrank/prices.toml [default: the packaged one].")
+@click.option("--cloud-compute-ms", type=float, default=0.5, show_default=True, help="Cloud compute per request of the example.")
+@click.option("--bytes-up", type=float, default=200.0, show_default=True)
+@click.option("--bytes-down", type=float, default=80.0, show_default=True)
+@click.option("--edge-compute-us", type=float, default=100.0, show_default=True)
+def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float) -> None:
+    """Explain the cost model with the numbers it uses, on one example request."""
+    from splitrank.costs import DEFAULT_PRICES, Prices, explain
+
+    try:
+        loaded = Prices.load(prices)
+    except ValueError as err:
+        _fail(str(err))
+    click.echo(f"prices from {prices or DEFAULT_PRICES}:")
+    for key, value in loaded.as_dict().items():
+        click.echo(f"  {key:<24} {value:g}")
+    click.echo("one request:")
+    example = {"cloud_compute_s": cloud_compute_ms / 1000, "bytes_up": bytes_up, "bytes_down": bytes_down, "edge_compute_s": edge_compute_us / 1e6}
+    for line in explain(loaded, example):
+        click.echo(f"  {line}")
 
 
 @report.command("router")

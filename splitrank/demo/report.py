@@ -1,0 +1,114 @@
+"""The demo's report: per policy quality, latency, cloud share, bytes, privacy, compute, energy and
+dollars, as one JSON object, a table and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cloud.data.examples import Examples
+from cloud.evaluation import per_example_metrics
+from splitrank.costs import Prices, request_cost
+from splitrank.demo.replay import Outcome
+
+CLOUD_ROUTES = ("split", "cloud")
+
+
+def summarize(outcomes: list[Outcome], examples: Examples, index: dict[str, int], *, compute_s: float, bytes_up: int, bytes_down: int,
+              raw_history_bytes: int, prices: Prices, gpu: bool) -> dict[str, Any]:
+    """The figures of one policy's run."""
+    n = max(len(outcomes), 1)
+    rankings = np.zeros((len(outcomes), 20), np.int64)
+    for row, outcome in enumerate(outcomes):
+        ids = [index.get(code, 0) for code in outcome.item_ids[:20]]
+        rankings[row, : len(ids)] = ids
+    per = per_example_metrics(examples, rankings, np.array([o.example for o in outcomes]))
+    latency = np.array([o.latency_ms for o in outcomes])
+    failed = [o for o in outcomes if o.error]
+    edge_s = float(np.mean([o.edge_us for o in outcomes])) / 1e6
+    cost = request_cost(prices, cloud_compute_s=compute_s / n, bytes_up=bytes_up / n, bytes_down=bytes_down / n, edge_compute_s=edge_s, gpu=gpu)
+    return {
+        "requests": len(outcomes), "ndcg_at_10": float(np.nansum(per["ndcg_at_10"]) / n), "hit_rate_at_10": float(np.nansum(per["hit_rate_at_10"]) / n),
+        "p50_ms": float(np.percentile(latency, 50)), "p95_ms": float(np.percentile(latency, 95)), "p99_ms": float(np.percentile(latency, 99)),
+        "deadline_misses": sum(o.error == "DEADLINE_EXCEEDED" for o in outcomes), "failed": len(failed),
+        "cloud_share": sum(o.route in CLOUD_ROUTES for o in outcomes) / n, "degraded_share": sum(o.degraded for o in outcomes) / n,
+        "bytes_up_per_request": bytes_up / n, "bytes_down_per_request": bytes_down / n, "raw_history_bytes_sent": raw_history_bytes,
+        "cloud_compute_s": compute_s, "device_energy_mj_per_request": cost.device_joules * 1000, "usd_per_million": cost.usd * 1e6,
+        "usd_per_million_parts": {"hardware": cost.hardware_usd * 1e6, "energy": cost.energy_usd * 1e6, "operations": cost.operations_usd * 1e6,
+                                  "egress": cost.egress_usd * 1e6},
+    }
+
+
+def comparison(policies: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Routed against always-cloud: the ratios the demo is judged on."""
+    local, cloud, routed = policies["local"], policies["cloud"], policies["routed"]
+    gain = cloud["ndcg_at_10"] - local["ndcg_at_10"]
+
+    def ratio(a: float, b: float) -> float:
+        return a / b if b else float("nan")
+
+    return {"routed_share_of_cloud_gain": ratio(routed["ndcg_at_10"] - local["ndcg_at_10"], gain),
+            "routed_compute_ratio": ratio(routed["cloud_compute_s"], cloud["cloud_compute_s"]),
+            "routed_usd_ratio": ratio(routed["usd_per_million"], cloud["usd_per_million"]),
+            "routed_p99_ratio": ratio(routed["p99_ms"], cloud["p99_ms"])}
+
+
+def write_plots(report_dir: Path, policies: dict[str, dict[str, Any]], outcomes: dict[str, list[Outcome]]) -> list[Path]:
+    """NDCG@10 against cloud share, latency CDFs, and the routed policy's route mix over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, row in policies.items():
+        ax.scatter(row["cloud_share"], row["ndcg_at_10"], s=60)
+        ax.annotate(name, (row["cloud_share"], row["ndcg_at_10"]), textcoords="offset points", xytext=(6, 4))
+    ax.set(xlabel="share of requests sent to the cloud", ylabel="NDCG@10", title="Quality against cloud use")
+    ax.grid(alpha=0.3)
+    paths.append(report_dir / "ndcg_vs_cloud_share.png")
+    fig.tight_layout()
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, runs in outcomes.items():
+        latency = np.sort([o.latency_ms for o in runs])
+        ax.plot(latency, np.arange(1, len(latency) + 1) / len(latency), label=f"{name} (p99 {policies[name]['p99_ms']:.0f} ms)")
+    ax.set(xscale="log", xlabel="latency seen by the app (ms)", ylabel="share of requests", title="Latency CDF")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    paths.append(report_dir / "latency_cdf.png")
+    fig.tight_layout()
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    routed = outcomes.get("routed", [])
+    if routed:
+        bins = np.array_split(np.arange(len(routed)), min(20, len(routed)))
+        shares = {route: [np.mean([routed[i].route == route for i in b]) for b in bins] for route in ("local", "split", "cloud", "failed")}
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.stackplot(np.arange(len(bins)), *shares.values(), labels=list(shares))
+        ax.set(xlabel="replay time (20 slices)", ylabel="share of requests", title="Routed: route mix over time", ylim=(0, 1))
+        ax.legend(loc="upper right")
+        paths.append(report_dir / "route_mix.png")
+        fig.tight_layout()
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    return paths
+
+
+def table(policies: dict[str, dict[str, Any]]) -> list[str]:
+    """The report as text lines."""
+    columns = [("ndcg_at_10", "NDCG@10", "{:.4f}"), ("hit_rate_at_10", "HR@10", "{:.4f}"), ("p50_ms", "p50 ms", "{:.1f}"),
+               ("p95_ms", "p95 ms", "{:.1f}"), ("p99_ms", "p99 ms", "{:.1f}"), ("deadline_misses", "misses", "{}"), ("failed", "failed", "{}"),
+               ("cloud_share", "cloud", "{:.0%}"), ("bytes_up_per_request", "B up/req", "{:.0f}"), ("bytes_down_per_request", "B down/req", "{:.0f}"),
+               ("raw_history_bytes_sent", "history B out", "{}"), ("cloud_compute_s", "cloud s", "{:.2f}"),
+               ("device_energy_mj_per_request", "mJ/req", "{:.2f}"), ("usd_per_million", "USD/M req", "{:.3f}")]
+    lines = [f"{'policy':<8}" + "".join(f"{title:>14}" for _, title, _ in columns)]
+    for name, row in policies.items():
+        lines.append(f"{name:<8}" + "".join(f"{fmt.format(row[key]):>14}" for key, _, fmt in columns))
+    return lines

@@ -1,0 +1,116 @@
+"""The demo end to end: a bundle (trained if there is none), the running system, a timed replay of
+the held-out test period per policy, and the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from protos.v1 import cloud_pb2
+from splitrank.bundle import BundleError, resolve_bundle
+from splitrank.costs import Prices
+from splitrank.demo.replay import Request, build_requests, replay
+from splitrank.demo.report import comparison, summarize, table, write_plots
+from splitrank.demo.stack import DemoStack
+
+POLICIES = {"local": ("local", 0.0), "split": ("split", 0.0), "cloud": ("cloud", 0.0), "routed": ("learned", None)}
+"""Report name -> (router policy, cloud fraction target; None = the demo's routed_fraction)."""
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What ``splitrank demo`` can be told."""
+
+    repository: Path = Path("models")
+    data: str | None = None
+    profiles: tuple[str, ...] = ("wifi", "4g", "3g", "lossy")
+    requests: int = 2000
+    rate_per_s: float = 50.0
+    deadline_ms: float = 300.0
+    routed_fraction: float = 0.6
+    report_dir: Path = Path("demo-report")
+    prices: Path | None = None
+    seed: int = 0
+    policies: tuple[str, ...] = field(default=tuple(POLICIES))
+
+
+def ensure_bundle(settings: DemoSettings, say: Callable[[str], None]) -> Path:
+    """The newest valid bundle, or a freshly trained one."""
+    try:
+        return resolve_bundle(settings.repository)
+    except BundleError:
+        from cloud.training.pipeline import TrainSettings, run_training
+
+        say(f"no model bundle in {settings.repository}: training one on the real data (about 3 minutes on 2 cores)")
+        return run_training(TrainSettings(data=settings.data, repository=settings.repository))
+
+
+def _history_bytes(request: Request) -> int:
+    """Bytes of the raw history a cloud-route call carries."""
+    return sum(cloud_pb2.CloudHistoryItem(item_id=1 + i, age_days=a, count=c).ByteSize() for i, (_, a, c) in enumerate(request.history))
+
+
+def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Everything; returns the report (also written to ``report_dir``)."""
+    from cloud.reports.replay import load_models
+    from cloud.serving.runtime import compute_device
+    from cloud.training.pipeline import TrainSettings, load_dataset
+
+    unknown = sorted(set(settings.policies) - set(POLICIES))
+    if unknown or "local" not in settings.policies:
+        raise ValueError(f"policies must include local and be among {list(POLICIES)}; unknown: {unknown}")
+    prices = Prices.load(settings.prices)
+    bundle = ensure_bundle(settings, say)
+    edge, _ = load_models(bundle)
+    dataset, _ = load_dataset(TrainSettings(data=settings.data, history_len=edge.history_len))
+    test = dataset.test
+    rng = np.random.default_rng(settings.seed)
+    rows = np.sort(rng.choice(len(test), size=min(settings.requests, len(test)), replace=False))
+    unix = (dataset.start.timestamp() + test.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
+    requests = build_requests(test, rows, edge.codes, unix, len(settings.profiles))
+    index = {code: i for i, code in enumerate(edge.codes)}
+    gpu = compute_device() == "GPU"
+    say(f"bundle {bundle}; {len(requests)} test-period requests per policy at {settings.rate_per_s:.0f}/s, deadline {settings.deadline_ms:.0f} ms; "
+        f"cloud compute priced as {'GPU' if gpu else 'CPU'} time")
+    stack = DemoStack(bundle, list(settings.profiles))
+    policies: dict[str, dict[str, Any]] = {}
+    outcomes: dict[str, list[Any]] = {}
+    try:
+        stack.start(say)
+        addresses = [agent.address for agent in stack.agents]
+        stack.set_policy("split")
+        asyncio.run(replay(requests[:50], addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000))  # warm links
+        for name in settings.policies:
+            policy, fraction = POLICIES[name]
+            stack.set_policy(policy, settings.routed_fraction if fraction is None else fraction)
+            compute_before, (up_before, down_before) = stack.compute_seconds(), stack.wire_bytes()
+            report = (lambda done, total, name=name: progress(name, done, total)) if progress else (lambda done, total: None)
+            runs = asyncio.run(replay(requests, addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000,
+                                      progress=report))
+            compute_after, (up_after, down_after) = stack.compute_seconds(), stack.wire_bytes()
+            compute = sum(compute_after.values()) - sum(compute_before.values())
+            by_example = {r.example: r for r in requests}
+            raw = sum(_history_bytes(by_example[o.example]) for o in runs if o.route == "cloud")
+            outcomes[name] = runs
+            policies[name] = summarize(runs, test, index, compute_s=compute, bytes_up=up_after - up_before, bytes_down=down_after - down_before,
+                                       raw_history_bytes=raw, prices=prices, gpu=gpu)
+            say(f"{name}: NDCG@10 {policies[name]['ndcg_at_10']:.4f}, p99 {policies[name]['p99_ms']:.1f} ms, "
+                f"cloud share {policies[name]['cloud_share']:.0%}, failed {policies[name]['failed']}")
+        fleet = stack.manager.telemetry_summary() if stack.manager else {}
+    finally:
+        stack.stop()
+    settings.report_dir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"bundle": str(bundle), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
+                              "cloud_device": "GPU" if gpu else "CPU", "prices": prices.as_dict(), "policies": policies, "fleet_telemetry": fleet}
+    if {"local", "cloud", "routed"} <= policies.keys():
+        result["routed_vs_cloud"] = comparison(policies)
+    result["plots"] = [str(p) for p in write_plots(settings.report_dir, policies, outcomes)]
+    (settings.report_dir / "report.json").write_text(json.dumps(result, indent=2))
+    (settings.report_dir / "report.txt").write_text("\n".join(table(policies)) + "\n")
+    return result
