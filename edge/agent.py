@@ -162,6 +162,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         for attempt in range(2):
             assert link is not None
             left = budget_s - (time.perf_counter() - started) - self.options.local_margin_ms / 1000
+            if decision.timeout_s is not None:
+                left = min(left, decision.timeout_s)
             if left <= 0:
                 return None, reason or "deadline", None
             try:

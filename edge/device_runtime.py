@@ -61,6 +61,7 @@ class AgentRuntime:
         if config.cloud_fraction_target:
             changes["target_cloud_fraction"] = config.cloud_fraction_target
         changes["budget_usd_per_hour"] = config.usd_per_hour_budget
+        changes["cloud_timeout_ms"] = config.cloud_timeout_ms
         endpoints = parse_endpoints(";".join(config.cloud_endpoints)) if config.cloud_endpoints else None
         self.service.router.update(**changes)
         if endpoints is not None:

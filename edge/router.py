@@ -41,6 +41,9 @@ class RouterConfig:
     budget_usd_per_hour: float = 0.0
     """0 = no dollar budget; else the cloud-call fraction is capped at what it pays for."""
     latency_margin_ms: float = 5.0
+    cloud_timeout_ms: float = 0.0
+    """Longest wait for a cloud call the router chose itself (an optional improvement), after which the edge
+    answer goes back; 0 = whatever is left of the deadline. Routes forced by the app always get the deadline."""
     window: int = 500
 
     def __post_init__(self) -> None:
@@ -50,8 +53,8 @@ class RouterConfig:
             raise ValueError(f"cloud_route must be 'split' or 'cloud', got {self.cloud_route!r}")
         if not 0.0 <= self.target_cloud_fraction <= 1.0:
             raise ValueError(f"target_cloud_fraction must be within [0, 1], got {self.target_cloud_fraction}")
-        if self.budget_usd_per_hour < 0 or self.latency_margin_ms < 0 or self.window < 10:
-            raise ValueError("budget_usd_per_hour and latency_margin_ms must be >= 0 and window >= 10")
+        if self.budget_usd_per_hour < 0 or self.latency_margin_ms < 0 or self.cloud_timeout_ms < 0 or self.window < 10:
+            raise ValueError("budget_usd_per_hour, latency_margin_ms and cloud_timeout_ms must be >= 0, window >= 10")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class Decision:
     link: CloudLink | None
     reason: str = ""
     wanted: str = ""
+    timeout_s: float | None = None
+    """Cap on the cloud call (the router's cloud_timeout_ms for routes it chose), None = the deadline left."""
 
 
 class Router:
@@ -88,6 +93,9 @@ class Router:
             recent = self._recent()[-config.window :]
             self._scores, self._seen = np.zeros(config.window), len(recent)
             self._scores[: len(recent)] = recent
+        if (config.policy, config.target_cloud_fraction, config.cloud_route) != (self.config.policy, self.config.target_cloud_fraction,
+                                                                                  self.config.cloud_route):
+            self._correction = 0.0  # a new target starts a fresh controller
         self.config = config
         self._threshold = None
         return config
@@ -142,11 +150,14 @@ class Router:
             if features is None:
                 raise ValueError(f"the {policy} policy needs the request's router features")
             wanted = self.config.cloud_route if self._wants_cloud(features, links) else "local"
-        decision = self._pick(wanted, deadline_left_s, links)
+        cap = self.config.cloud_timeout_ms / 1000 if not forced and policy in ("threshold", "learned") and self.config.cloud_timeout_ms else None
+        if cap is not None:
+            deadline_left_s = cap if deadline_left_s is None else min(deadline_left_s, cap)
+        decision = replace(self._pick(wanted, deadline_left_s, links), timeout_s=cap)
         if not forced and policy in ("threshold", "learned"):
             took = 1.0 if decision.route != "local" else 0.0
             wanted_cloud = 1.0 if wanted != "local" else 0.0
-            self._correction = float(np.clip(self._correction + 0.01 * (wanted_cloud - took), 0.0, 0.5))
+            self._correction = float(np.clip(self._correction + 0.01 * (wanted_cloud - took), 0.0, 0.3))
         return decision
 
     def _pick(self, wanted: str, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:

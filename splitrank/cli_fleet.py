@@ -82,12 +82,15 @@ def status(broker: str, username: str, password: str | None, protocol: str, wait
 @click.option("--budget-usd-per-hour", type=float, default=0.0)
 @click.option("--endpoint", "endpoints", multiple=True, help="name=host:port[@usd_per_call]; repeat for several.")
 @click.option("--pin-version", default="", help="Serve this installed model version.")
+@click.option("--cloud-timeout-ms", type=float, default=0.0, help="Cap on cloud calls the router chose [default: 0 = the deadline].")
 def config(broker: str, username: str, password: str | None, protocol: str, devices: tuple[str, ...], policy: str | None,
-           cloud_fraction: float | None, budget_usd_per_hour: float, endpoints: tuple[str, ...], pin_version: str) -> None:
+           cloud_fraction: float | None, budget_usd_per_hour: float, endpoints: tuple[str, ...], pin_version: str,
+           cloud_timeout_ms: float) -> None:
     """Set the desired router config of DEVICES (retained: offline devices apply it when they reconnect)."""
     manager = _manager(broker, username, password, protocol)
     revision = manager.set_config(devices, policy=policy or "", cloud_fraction_target=cloud_fraction or 0.0,
-                                  usd_per_hour_budget=budget_usd_per_hour, cloud_endpoints=list(endpoints), pinned_model_version=pin_version)
+                                  usd_per_hour_budget=budget_usd_per_hour, cloud_endpoints=list(endpoints), pinned_model_version=pin_version,
+                                  cloud_timeout_ms=cloud_timeout_ms)
     time.sleep(0.5)
     manager.stop()
     click.echo(f"config revision {revision} published to {len(devices)} device(s)")

@@ -66,7 +66,8 @@ class ServingModels:
         k, d, n, h, c = self.candidates, self.embedding_dim, self.catalogue_size, self.history_len, self.context_dim
         self._rerank = tf.function(lambda u, ids, edge, trend, prior: self.reranker(
             {"user_embedding": u, "candidate_ids": ids, "edge_scores": edge, "candidate_trend": trend, "candidate_prior": prior}),
-            input_signature=[tf.TensorSpec([None, d]), tf.TensorSpec([None, k], tf.int32)] + [tf.TensorSpec([None, k])] * 3)
+            input_signature=[tf.TensorSpec([None, d]), tf.TensorSpec([None, k], tf.int32)] + [tf.TensorSpec([None, k])] * 3,
+            jit_compile=True)  # XLA fuses the K x K co-purchase gather and the MLP: about 1.5-2x less compute per call
         self._full = tf.function(lambda items, age, count, ctx, trend: self.teacher(
             {"hist_items": items, "hist_age": age, "hist_count": count, "context": ctx, "trend": trend}),
             input_signature=[tf.TensorSpec([None, h], tf.int32), tf.TensorSpec([None, h]), tf.TensorSpec([None, h]),
@@ -84,8 +85,11 @@ class ServingModels:
         self.teacher.load_weights(bundle / "cloud" / "teacher.weights.h5")
 
     def warm_up(self) -> None:
-        """Trace both functions before the first request, so it pays no tracing cost."""
-        self.rerank(np.zeros((1, self.embedding_dim), np.float32), np.ones((1, 1), np.int32), np.zeros((1, 1), np.float32), np.zeros(1))
+        """Trace both functions (and compile the reranker for every batch bucket) before the first request,
+        so no request pays a tracing or compilation cost."""
+        for size in BATCH_BUCKETS:
+            self.rerank(np.zeros((size, self.embedding_dim), np.float32), np.ones((size, 1), np.int32), np.zeros((size, 1), np.float32),
+                        np.zeros(size))
         self.rank_full(np.zeros((1, self.history_len), np.int32), np.zeros((1, self.history_len), np.float32),
                        np.zeros((1, self.history_len), np.float32), np.zeros((1, self.context_dim), np.float32), np.zeros(1))
 

@@ -62,20 +62,22 @@ class Telemetry(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ...) -> None: ...
 
 class DeviceConfig(_message.Message):
-    __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version")
+    __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version", "cloud_timeout_ms")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CLOUD_FRACTION_TARGET_FIELD_NUMBER: _ClassVar[int]
     USD_PER_HOUR_BUDGET_FIELD_NUMBER: _ClassVar[int]
     CLOUD_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     PINNED_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     revision: int
     policy: str
     cloud_fraction_target: float
     usd_per_hour_budget: float
     cloud_endpoints: _containers.RepeatedScalarFieldContainer[str]
     pinned_model_version: str
-    def __init__(self, revision: _Optional[int] = ..., policy: _Optional[str] = ..., cloud_fraction_target: _Optional[float] = ..., usd_per_hour_budget: _Optional[float] = ..., cloud_endpoints: _Optional[_Iterable[str]] = ..., pinned_model_version: _Optional[str] = ...) -> None: ...
+    cloud_timeout_ms: float
+    def __init__(self, revision: _Optional[int] = ..., policy: _Optional[str] = ..., cloud_fraction_target: _Optional[float] = ..., usd_per_hour_budget: _Optional[float] = ..., cloud_endpoints: _Optional[_Iterable[str]] = ..., pinned_model_version: _Optional[str] = ..., cloud_timeout_ms: _Optional[float] = ...) -> None: ...
 
 class ModelRelease(_message.Message):
     __slots__ = ("release_id", "model_version", "url", "sha256", "signature", "chunk_index", "chunk_count", "chunk", "health_window_s")

@@ -34,6 +34,7 @@ class DemoSettings:
     rate_per_s: float = 50.0
     deadline_ms: float = 300.0
     routed_fraction: float = 0.6
+    routed_cloud_timeout_ms: float = 100.0
     report_dir: Path = Path("demo-report")
     prices: Path | None = None
     seed: int = 0
@@ -88,7 +89,10 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
         asyncio.run(replay(requests[:50], addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000))  # warm links
         for name in settings.policies:
             policy, fraction = POLICIES[name]
-            stack.set_policy(policy, settings.routed_fraction if fraction is None else fraction)
+            if fraction is None:
+                stack.set_policy(policy, settings.routed_fraction, settings.routed_cloud_timeout_ms)
+            else:
+                stack.set_policy(policy, fraction)
             compute_before, (up_before, down_before) = stack.compute_seconds(), stack.wire_bytes()
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else (lambda done, total: None)
             runs = asyncio.run(replay(requests, addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000,

@@ -122,10 +122,11 @@ class DemoStack:
         assert self.manager is not None
         _wait(lambda: sum(r["online"] for r in self.manager.status()) >= len(self.agents), "devices reporting to the fleet manager", None, 60)
 
-    def set_policy(self, policy: str, cloud_fraction: float = 0.0) -> None:
+    def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0) -> None:
         """Switch every device's router through the fleet (retained config), and wait until all report it."""
         assert self.manager is not None
-        revision = self.manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction)
+        revision = self.manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
+                                           cloud_timeout_ms=cloud_timeout_ms)
         _wait(lambda: all(r["config_revision"] >= revision for r in self.manager.status() if r["device_id"].startswith("demo-")),
               f"devices to apply policy {policy}", None, 60)
 
