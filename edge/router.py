@@ -24,6 +24,7 @@ from edge.link import CloudLink
 from protos.v1 import common_pb2
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")
+DEADLINE_TOO_SHORT = "deadline too short for the cloud"
 REFRESH_EVERY = 16
 """Requests between two recomputations of the threshold from the window of recent scores."""
 ROUTE_NAMES = {common_pb2.ROUTE_LOCAL: "local", common_pb2.ROUTE_SPLIT: "split", common_pb2.ROUTE_CLOUD: "cloud"}
@@ -168,7 +169,7 @@ class Router:
         margin = self.config.latency_margin_ms / 1000
         fits = [link for link in links if deadline_left_s is None or link.expected_latency_s() + margin <= deadline_left_s]
         if not fits:
-            return Decision("local", None, "deadline too short for the cloud", wanted)
+            return Decision("local", None, DEADLINE_TOO_SHORT, wanted)
         for link in sorted(fits, key=lambda link: (link.endpoint.usd_per_call, link.expected_latency_s())):
             if link.available():
                 return Decision(wanted, link, "", wanted)

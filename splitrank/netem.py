@@ -49,6 +49,7 @@ class NetemProxy:
         self._rng = random.Random(seed)
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._connections: set[asyncio.Task[None]] = set()
         self.bytes_up = 0
         self.bytes_down = 0
         self.is_up = True
@@ -60,8 +61,11 @@ class NetemProxy:
         return self.port
 
     async def stop(self) -> None:
-        """Stop listening and cut every connection."""
+        """Stop listening, cut every connection and wait for their tasks to end."""
         self._cut()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
         if self._server:
             self._server.close()
             await self._server.wait_closed()
@@ -81,6 +85,10 @@ class NetemProxy:
         self._writers.clear()
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         if not self.is_up:
             client_writer.transport.abort()
             return

@@ -3,6 +3,7 @@ dollars, as one JSON object, a table and PNG plots."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def summarize(outcomes: list[Outcome], examples: Examples, index: dict[str, int]
         "requests": len(outcomes), "ndcg_at_10": float(np.nansum(per["ndcg_at_10"]) / n), "hit_rate_at_10": float(np.nansum(per["hit_rate_at_10"]) / n),
         "p50_ms": float(np.percentile(latency, 50)), "p95_ms": float(np.percentile(latency, 95)), "p99_ms": float(np.percentile(latency, 99)),
         "deadline_misses": sum(o.error == "DEADLINE_EXCEEDED" for o in outcomes), "failed": len(failed),
+        "errors": dict(Counter(o.error for o in failed)),
         "cloud_share": sum(o.route in CLOUD_ROUTES for o in outcomes) / n, "degraded_share": sum(o.degraded for o in outcomes) / n,
         "bytes_up_per_request": bytes_up / n, "bytes_down_per_request": bytes_down / n, "raw_history_bytes_sent": raw_history_bytes,
         "cloud_compute_s": compute_s, "device_energy_mj_per_request": cost.device_joules * 1000, "usd_per_million": cost.usd * 1e6,
