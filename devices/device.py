@@ -29,6 +29,8 @@ from protos.v1 import fleet_pb2
 from splitrank.bundle import BundleError
 
 log = logging.getLogger("splitrank.device")
+MAX_CHUNKS = 4096
+"""Largest chunked release a device assembles (with 64 KiB chunks: 256 MiB)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class FleetDevice:
         self._stop = threading.Event()
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, daemon=True)
         self._last_counters: dict[str, float] = {}
+        self._chunks: dict[str, dict[int, bytes]] = {}
         self.acks: list[fleet_pb2.Ack] = []
 
     def _topic(self, kind: str) -> str:
@@ -134,7 +137,22 @@ class FleetDevice:
         if kind[1] == "config":
             self._worker.submit(self._apply_config, payload)
         elif kind[1] == "models":
-            self._worker.submit(self._install, payload)
+            release = fleet_pb2.ModelRelease.FromString(payload)
+            if not release.chunk_count:
+                self._worker.submit(self._install, release, None)
+            elif (archive := self._add_chunk(release)) is not None:
+                self._worker.submit(self._install, release, archive)
+
+    def _add_chunk(self, release: fleet_pb2.ModelRelease) -> bytes | None:
+        """Collect a chunked release (network thread); the archive once every chunk is in, else None."""
+        if release.chunk_count > MAX_CHUNKS or release.chunk_index >= release.chunk_count:
+            return None
+        chunks = self._chunks.setdefault(release.release_id, {})
+        chunks[release.chunk_index] = bytes(release.chunk)
+        if len(chunks) < release.chunk_count:
+            return None
+        del self._chunks[release.release_id]
+        return b"".join(chunks[i] for i in range(release.chunk_count))
 
     # --- telemetry ------------------------------------------------------------------------------
     def _telemetry_loop(self) -> None:
@@ -204,8 +222,6 @@ class FleetDevice:
         self._ack(release, fleet_pb2.Ack.STATUS_REJECTED, reason)
 
     def _fetch(self, release: fleet_pb2.ModelRelease) -> bytes:
-        if release.chunk_count:
-            raise ReleaseRejected("chunked releases over MQTT are not supported by this device; publish a file:// or https:// URL")
         if not release.url.startswith(("file://", "https://", "http://")):
             raise ReleaseRejected(f"release URL {release.url!r} is not file://, http:// or https://")
         with urllib.request.urlopen(release.url, timeout=30) as response:
@@ -216,8 +232,8 @@ class FleetDevice:
             raise BundleError(f"model version {version} is not installed on this device")
         self.runtime.swap_model(self.slots.activate(version))
 
-    def _install(self, payload: bytes) -> None:
-        release = fleet_pb2.ModelRelease.FromString(payload)
+    def _install(self, release: fleet_pb2.ModelRelease, chunked: bytes | None) -> None:
+        """Install a release: from its URL, or from the chunks that carried it (``chunked``)."""
         if release.release_id in self.failed_releases or release.model_version == self.runtime.model_version():
             return
         if not release.url and not release.chunk_count:  # a rollback order: serve a version already on the device
@@ -231,7 +247,7 @@ class FleetDevice:
         try:
             if self.settings.public_key is None:
                 raise ReleaseRejected("this device has no release key: it accepts no releases")
-            archive = self._fetch(release)
+            archive = chunked if chunked is not None else self._fetch(release)
             verify_archive(archive, release, self.settings.public_key)
             self.slots.install(archive, release.model_version)
         except (ReleaseRejected, BundleError, OSError, ValueError) as err:

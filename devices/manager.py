@@ -150,6 +150,16 @@ class FleetManager:
         """The desired model of one device (retained, so an offline device installs it when it is back)."""
         self.connection.client.publish(topics.topic(device_id, "models"), release.SerializeToString(), qos=1, retain=True)
 
+    def publish_release_chunked(self, device_id: str, release: fleet_pb2.ModelRelease, archive: bytes, chunk_bytes: int = 64 * 1024) -> None:
+        """Send a release's archive over MQTT itself, in chunks (QoS 1, not retained: the device must be online),
+        for devices that cannot reach a file or web server."""
+        count = max(1, -(-len(archive) // chunk_bytes))
+        for index in range(count):
+            chunk = fleet_pb2.ModelRelease(release_id=release.release_id, model_version=release.model_version, sha256=release.sha256,
+                                           signature=release.signature, health_window_s=release.health_window_s, chunk_index=index,
+                                           chunk_count=count, chunk=archive[index * chunk_bytes : (index + 1) * chunk_bytes])
+            self.connection.client.publish(topics.topic(device_id, "models"), chunk.SerializeToString(), qos=1)
+
     def wait_for_acks(self, release_id: str, device_ids: list[str], timeout_s: float) -> dict[str, fleet_pb2.Ack]:
         """Acks of these devices for a release, waiting up to ``timeout_s`` for all of them."""
         deadline = time.monotonic() + timeout_s
@@ -162,16 +172,19 @@ class FleetManager:
                 self._lock.wait(left)
 
     def rollout(self, release: fleet_pb2.ModelRelease, device_ids: list[str], plan: RolloutPlan, *, previous_version: str,
-                progress: Callable[[str], None] = lambda line: None) -> RolloutResult:
-        """Release to the devices wave by wave; on the abort rule, stop and order every device that installed it back
-        to ``previous_version`` (which the devices keep on disk)."""
+                chunked: bytes | None = None, progress: Callable[[str], None] = lambda line: None) -> RolloutResult:
+        """Release to the devices wave by wave (by URL, or with ``chunked`` = the archive, over MQTT itself); on the
+        abort rule, stop and order every device that installed it back to ``previous_version`` (which devices keep on disk)."""
         waves = plan.waves(device_ids)
         outcomes: dict[str, str] = dict.fromkeys(device_ids, "NOT_REACHED")
         statuses: dict[str, int] = {}
         for number, wave in enumerate(waves):
             progress(f"wave {number + 1}/{len(waves)}: {len(wave)} device(s)")
             for device_id in wave:
-                self.publish_release(device_id, release)
+                if chunked is None:
+                    self.publish_release(device_id, release)
+                else:
+                    self.publish_release_chunked(device_id, release, chunked)
             acks = self.wait_for_acks(release.release_id, wave, plan.wave_timeout_s)
             for device_id in wave:
                 ack = acks.get(device_id)

@@ -125,10 +125,11 @@ def telemetry(broker: str, username: str, password: str | None, protocol: str, s
 @click.option("--min-answers", type=int, default=1, show_default=True, help="Answers needed before the failure share counts.")
 @click.option("--health-window-s", type=int, default=30, show_default=True, help="Each device watches the new model this long.")
 @click.option("--releases", type=click.Path(path_type=Path), default=Path("releases"), show_default=True, help="Where signed archives go.")
+@click.option("--chunked", is_flag=True, help="Send the archive over MQTT in chunks (devices that reach no file or web server; online devices only).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def rollout(broker: str, username: str, password: str | None, protocol: str, bundle: Path, key: Path, device_list: str | None,
             previous_version: str, canary_share: float, growth: float, max_failure_share: float, min_answers: int, health_window_s: int,
-            releases: Path, fmt: str) -> None:
+            releases: Path, chunked: bool, fmt: str) -> None:
     """Sign BUNDLE and roll it out in waves: a canary first, halting and rolling back on failures."""
     from devices.release import load_private_key, make_release
     from devices.rollout import RolloutPlan
@@ -143,7 +144,8 @@ def rollout(broker: str, username: str, password: str | None, protocol: str, bun
         manager.stop()
         raise click.ClickException("no devices: none given and none has a retained state at this broker")
     say = (lambda line: click.echo(line, err=True)) if fmt == "table" else (lambda line: None)
-    result = manager.rollout(release, devices, plan, previous_version=previous_version, progress=say)
+    archive = Path(release.url.removeprefix("file://")).read_bytes() if chunked else None
+    result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
     manager.stop()
     out = {"release_id": result.release_id, "halted": result.halted, "reason": result.reason, "waves": result.waves, "outcomes": result.outcomes}
     if fmt == "json":

@@ -175,3 +175,20 @@ def test_config_applies_live_and_an_offline_device_catches_up(mosquitto: Mosquit
         assert device.runtime.policy() == "threshold"
     finally:
         device.fleet.stop()
+
+
+def test_chunked_release_over_mqtt_installs(mosquitto: Mosquitto, manager: FleetManager, keys, tiny_bundle: Path, tmp_path: Path) -> None:
+    private, public = keys
+    (device,) = start_devices(1, tiny_bundle, tmp_path, mosquitto, public)
+    try:
+        wait_until(lambda: any(r["online"] for r in manager.status()), what="device online")
+        good = make_version(tiny_bundle, tmp_path / "v" / "2")
+        release = make_release(good, private, tmp_path / "releases", release_id="r-chunked", health_window_s=0)
+        archive = Path(release.url.removeprefix("file://")).read_bytes()
+        Path(release.url.removeprefix("file://")).unlink()  # the device cannot fetch it: the chunks are all it gets
+        manager.publish_release_chunked("device-00", release, archive, chunk_bytes=100_000)
+        acks = manager.wait_for_acks("r-chunked", ["device-00"], 30)
+        assert acks["device-00"].status == fleet_pb2.Ack.STATUS_INSTALLED, acks["device-00"].reason
+        assert device.runtime.model_version() == "2" and len(archive) > 100_000
+    finally:
+        device.fleet.stop()
