@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from splitrank import __version__
+from splitrank._output import emit
 from splitrank.bundle import BundleError, load_manifest, resolve_bundle
 from splitrank.cli_fleet import broker, fleet
 from splitrank.settings import SettingsError, load_settings
@@ -266,11 +267,7 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
         result = run_edge_step_benchmark(resolve_bundle(repository), requests=requests)
     except BundleError as err:
         _fail(str(err))
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>28}: {value:.2f}" if isinstance(value, float) else f"{key:>28}: {value}")
+    emit(result, fmt)
 
 
 @bench.command("cloud")
@@ -301,23 +298,7 @@ def bench_cloud(repository: Path, seconds: float, clients: int, sweep: bool, p99
         else:
             click.echo(f"no setting met p99 <= {p99_ms:g} ms at {clients} clients; try fewer clients or more replicas")
         return
-    result = run_cloud_benchmark(bundle, seconds=seconds, clients=clients, progress=say)
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-    else:
-        for key, value in result.items():
-            click.echo(f"{key:>28}: {value:.3f}" if isinstance(value, float) else f"{key:>28}: {value}")
-
-
-def _emit(result: dict[str, Any], fmt: str) -> None:
-    """One JSON object, or one ``key: value`` line per figure."""
-    if fmt == "json":
-        click.echo(json.dumps(result, indent=2))
-        return
-    for key, value in result.items():
-        if isinstance(value, dict | list):
-            continue
-        click.echo(f"{key:>28}: {value:.4f}" if isinstance(value, float) else f"{key:>28}: {value}")
+    emit(run_cloud_benchmark(bundle, seconds=seconds, clients=clients, progress=say), fmt)
 
 
 @bench.command("fleet")
@@ -329,7 +310,7 @@ def bench_fleet(devices: int, seconds: float, fmt: str) -> None:
     from benchmarks.fleet import run_fleet_benchmark
 
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
-    _emit(run_fleet_benchmark(devices=devices, seconds=seconds, progress=say), fmt)
+    emit(run_fleet_benchmark(devices=devices, seconds=seconds, progress=say), fmt)
 
 
 @bench.command("edge")
@@ -351,7 +332,7 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
         result = run_edge_benchmark(bundle, replayed, cloud, edge.codes, calls=calls, progress=say)
     except (BundleError, DataError, RuntimeError) as err:
         _fail(str(err))
-    _emit(result, fmt)
+    emit(result, fmt)
 
 
 @report.command("cost")
@@ -395,7 +376,7 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
     if edge.gain_model is None:
         _fail(f"{bundle} has no router model (edge/router.json); retrain with `splitrank train`")
     result = router_report(replayed, cloud, edge.gain_model)
-    _emit(result, fmt)
+    emit(result, fmt)
     if fmt == "table":
         click.echo(f"{'cloud share':>12} " + " ".join(f"{name:>10}" for name in result["curves"]))
         for i, (fraction, _) in enumerate(result["curves"]["random"]):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from splitrank._output import emit
 
 FORMAT_CHOICE = click.Choice(["table", "json"])
 
@@ -37,6 +40,16 @@ def _manager(broker: str, username: str, password: str | None, protocol: str) ->
     return manager
 
 
+def _collect(broker: str, username: str, password: str | None, protocol: str, seconds: float, view: Callable[[Any], Any]) -> Any:
+    """Listen as the manager for ``seconds``, then return ``view(manager)``."""
+    manager = _manager(broker, username, password, protocol)
+    time.sleep(seconds)
+    try:
+        return view(manager)
+    finally:
+        manager.stop()
+
+
 @click.group()
 def fleet() -> None:
     """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts."""
@@ -61,10 +74,7 @@ def keygen(out: Path) -> None:
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def status(broker: str, username: str, password: str | None, protocol: str, wait: float, fmt: str) -> None:
     """Every device the broker knows: online, model version, policy, profile, applied config revision."""
-    manager = _manager(broker, username, password, protocol)
-    time.sleep(wait)
-    rows = manager.status()
-    manager.stop()
+    rows = _collect(broker, username, password, protocol, wait, lambda manager: manager.status())
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -102,15 +112,7 @@ def config(broker: str, username: str, password: str | None, protocol: str, devi
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def telemetry(broker: str, username: str, password: str | None, protocol: str, seconds: float, fmt: str) -> None:
     """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
-    manager = _manager(broker, username, password, protocol)
-    time.sleep(seconds)
-    summary = manager.telemetry_summary()
-    manager.stop()
-    if fmt == "json":
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            click.echo(f"{key:>20}: {value:.3f}" if isinstance(value, float) else f"{key:>20}: {value}")
+    emit(_collect(broker, username, password, protocol, seconds, lambda manager: manager.telemetry_summary()), fmt)
 
 
 @fleet.command("rollout")
