@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
+from benchmarks.cloud_server import CODES_METHOD, ECHO_METHOD, TUNE_METHOD
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.bundle import load_manifest
 from splitrank.codec import INT8, encode
@@ -162,7 +162,10 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
     progress(f"overload: open loop at half ({batched / 2:.0f}/s) and twice ({batched * 2:.0f}/s) the saturation rate, default admission")
     with server_process(repository, "--max-batch-size", "64") as port:
         half = asyncio.run(_open_loop(port, requests, batched / 2, seconds, deadline_s))
+        before = asyncio.run(_server_codes(port))
         over = asyncio.run(_open_loop(port, requests, batched * 2, seconds, deadline_s))
+        after = asyncio.run(_server_codes(port))
+        server_side = {code: after.get(code, 0) - before.get(code, 0) for code in after}
     return {
         "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(),
         "echo_p50_us": echo_p50, "split_p50_us": split_p50, "overhead_ratio": split_p50 / echo_p50,
@@ -171,7 +174,15 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
         "overload_offered_rps": over["offered_rps"], "overload_p99_ms": over["p99_ms"], "overload_shed_fraction": over["shed_fraction"],
         "overload_p99_ratio": over["p99_ms"] / half["p99_ms"], "overload_deadline_exceeded": over["deadline_exceeded"],
         "half_load_deadline_exceeded": half["deadline_exceeded"],
+        # what the server itself answered during the overload phase: client-side timeouts beyond these never reached it in time
+        "overload_server_ok": server_side.get("OK", 0.0), "overload_server_shed": server_side.get("RESOURCE_EXHAUSTED", 0.0),
+        "overload_server_deadline_exceeded": server_side.get("DEADLINE_EXCEEDED", 0.0),
     }
+
+
+async def _server_codes(port: int) -> dict[str, float]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        return json.loads(await channel.unary_unary(CODES_METHOD)(b""))
 
 
 SWEEP_BATCH_SIZES = (1, 8, 16, 32, 64, 128)

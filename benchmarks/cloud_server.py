@@ -14,7 +14,7 @@ import numpy as np
 
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
-from cloud.serving.server import in_flight_limit
+from cloud.serving.server import in_flight_limit, overload_options
 from cloud.serving.service import CloudRankerService
 from protos.v1 import cloud_pb2_grpc
 from splitrank.bundle import load_manifest
@@ -22,6 +22,8 @@ from splitrank.bundle import load_manifest
 ECHO_METHOD = "/splitrank.bench.Echo/Echo"
 TUNE_METHOD = "/splitrank.bench.Echo/Tune"
 """Takes JSON ``{"max_batch_size": int, "max_delay_ms": float}`` and applies it to the reranker's batcher live."""
+CODES_METHOD = "/splitrank.bench.Echo/Codes"
+"""Returns JSON: the status codes the server answered so far, counted by the server itself."""
 
 
 class TrivialModels:
@@ -52,7 +54,8 @@ async def main() -> None:
     metrics = ServerMetrics()
     service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
                                  max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
-    server = grpc.aio.server(maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
+    server = grpc.aio.server(options=overload_options(args.max_queue, args.max_batch_size),
+                             maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -64,8 +67,14 @@ async def main() -> None:
         service.rerank_batcher.set_max_delay(float(knobs["max_delay_ms"]) / 1000)
         return request
 
+    async def codes(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        counts = {sample.labels["code"]: sample.value for family in metrics.requests.collect() for sample in family.samples
+                  if sample.name.endswith("_total")}
+        return json.dumps(counts).encode()
+
     handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
-                                                                            "Tune": grpc.unary_unary_rpc_method_handler(tune)})
+                                                                            "Tune": grpc.unary_unary_rpc_method_handler(tune),
+                                                                            "Codes": grpc.unary_unary_rpc_method_handler(codes)})
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
