@@ -145,7 +145,7 @@ async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: f
 
 
 def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, seconds: float = 8.0, deadline_s: float = 2.0,
-                        progress: Any = print) -> dict[str, Any]:
+                        max_delay_ms: float = 2.0, progress: Any = print) -> dict[str, Any]:
     """All three measurements; returns the figures (the JSON of ``--format json``)."""
     repository = bundle.parent
     requests = _requests(bundle, 512)
@@ -154,20 +154,20 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
         echo_p50, split_p50 = asyncio.run(_overhead(port, requests, calls))
     unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
-    with server_process(repository, "--max-batch-size", "64", *unbounded_wait) as port:
+    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait) as port:
         batched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
     progress(f"batching: {clients} concurrent clients, real reranker, batching off")
     with server_process(repository, "--max-batch-size", "1", *unbounded_wait) as port:
         unbatched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
     progress(f"overload: open loop at half ({batched / 2:.0f}/s) and twice ({batched * 2:.0f}/s) the saturation rate, default admission")
-    with server_process(repository, "--max-batch-size", "64") as port:
+    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms)) as port:
         half = asyncio.run(_open_loop(port, requests, batched / 2, seconds, deadline_s))
         before = asyncio.run(_server_codes(port))
         over = asyncio.run(_open_loop(port, requests, batched * 2, seconds, deadline_s))
         after = asyncio.run(_server_codes(port))
         server_side = {code: after.get(code, 0) - before.get(code, 0) for code in after}
     return {
-        "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(),
+        "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(), "max_delay_ms": max_delay_ms,
         "echo_p50_us": echo_p50, "split_p50_us": split_p50, "overhead_ratio": split_p50 / echo_p50,
         "batched_rps": batched, "unbatched_rps": unbatched, "batching_gain": batched / unbatched,
         "half_load_rps": half["offered_rps"], "half_load_p99_ms": half["p99_ms"],

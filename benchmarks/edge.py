@@ -9,10 +9,12 @@ call's payload and what its compression costs in NDCG@10, on the real test split
   scores); and against the same call that differs only in u (``payload_ratio_u_only``).
 - codec loss: split NDCG@10 through the cloud reranker with the encoded u and scores, relative to
   float32 u and scores, for every request of the test split.
+- privacy: split NDCG@10 with the agent's Gaussian noise on u at a few epsilons.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -133,6 +135,24 @@ def codec_loss(replayed: Replay, cloud: ServingModels) -> dict[str, float]:
             "codec_ndcg_loss": (reference - int8) / reference, "codec_ndcg_loss_int4": (reference - int4) / reference}
 
 
+DP_EPSILONS = (1.0, 4.0, 16.0)
+
+
+def privacy_cost(replayed: Replay, cloud: ServingModels, *, seed: int = 0) -> dict[str, float]:
+    """Split NDCG@10 with the agent's differential-privacy noise on u (default clip norm and delta) at a few epsilons."""
+    from edge.privacy import PrivacyConfig, privatize
+
+    rng = np.random.default_rng(seed)
+    out = {"dp_clip_norm": PrivacyConfig().clip_norm, "dp_delta": PrivacyConfig().delta,
+           "user_embedding_norm_p50": float(np.median(np.linalg.norm(replayed.user_embedding, axis=1)))}
+    for epsilon in DP_EPSILONS:
+        config = PrivacyConfig(epsilon=epsilon)
+        noisy = np.stack([privatize(u, config, rng) for u in replayed.user_embedding])
+        rankings = dataclasses.replace(replayed, user_embedding=noisy).split_rankings(cloud, INT8, INT8)
+        out[f"split_ndcg_dp_epsilon_{epsilon:g}"] = float(np.mean(np.nan_to_num(per_example_metrics(replayed.examples, rankings)["ndcg_at_10"])))
+    return out
+
+
 def run_edge_benchmark(bundle: Path, replayed: Replay, cloud: ServingModels, codes: list[str], *, calls: int = 3000,
                        progress: Any = print) -> dict[str, Any]:
     """All three measurements; returns the figures (the JSON of ``--format json``)."""
@@ -142,4 +162,6 @@ def run_edge_benchmark(bundle: Path, replayed: Replay, cloud: ServingModels, cod
     result.update(payload(replayed))
     progress("split NDCG@10 with float32, int8 and 4-bit payloads")
     result.update(codec_loss(replayed, cloud))
+    progress(f"split NDCG@10 with differential-privacy noise on u, epsilon {DP_EPSILONS}")
+    result.update(privacy_cost(replayed, cloud))
     return result

@@ -18,7 +18,7 @@ class PrivacyConfig:
 
     epsilon: float = 0.0
     delta: float = 1e-5
-    clip_norm: float = 4.0
+    clip_norm: float = 2.0
 
     def __post_init__(self) -> None:
         if self.epsilon < 0 or not 0 < self.delta < 1 or self.clip_norm <= 0:

@@ -57,7 +57,7 @@ class AgentSettings:
     device_secret: str = ""
     encoding: str = "int8"
     dp_epsilon: float = 0.0
-    dp_clip_norm: float = 4.0
+    dp_clip_norm: float = 2.0
     threads: int = 1
     mqtt: str = ""
     """Fleet broker host:port; empty = not fleet-managed. With it, models live in state_dir and arrive as signed releases."""

@@ -274,10 +274,11 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput and load phase.")
 @click.option("--clients", type=int, default=64, show_default=True, help="Concurrent clients for the batching phase and the sweep.")
+@click.option("--max-delay-ms", type=float, default=2.0, show_default=True, help="The server's max queue delay in the batched phases.")
 @click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
 @click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_cloud(repository: Path, seconds: float, clients: int, sweep: bool, p99_ms: float, fmt: str) -> None:
+def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, sweep: bool, p99_ms: float, fmt: str) -> None:
     """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server;
     with --sweep, the batching knobs that give the most throughput within a p99 target."""
     from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
@@ -298,7 +299,7 @@ def bench_cloud(repository: Path, seconds: float, clients: int, sweep: bool, p99
         else:
             click.echo(f"no setting met p99 <= {p99_ms:g} ms at {clients} clients; try fewer clients or more replicas")
         return
-    emit(run_cloud_benchmark(bundle, seconds=seconds, clients=clients, progress=say), fmt)
+    emit(run_cloud_benchmark(bundle, seconds=seconds, clients=clients, max_delay_ms=max_delay_ms, progress=say), fmt)
 
 
 @bench.command("fleet")
