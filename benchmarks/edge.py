@@ -2,8 +2,8 @@
 call's payload and what its compression costs in NDCG@10, on the real test split.
 
 - latency: ``splitrank run-agent --policy local`` in its own process; one SDK client sends the test
-  split's histories one after another (after a warm-up); p50 / p99 of the SDK call, and the agent's
-  own share (its ``total_us``).
+  split's histories one after another (after a warm-up); p50 / p99 of the SDK call, the agent's
+  own share (its ``total_us``), and a bare grpc.aio echo of the same request bytes, interleaved.
 - payload: the split call as the agent sends it (int8 u, compact candidates) and with 4-bit u and
   scores, against the same call carrying float32 u and plain candidate lists (uint32 ids, float32
   scores); and against the same call that differs only in u (``payload_ratio_u_only``).
@@ -25,14 +25,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 
+from benchmarks.cloud import server_process
+from benchmarks.cloud_server import ECHO_METHOD
 from cloud.data.examples import Examples
 from cloud.evaluation import per_example_metrics
 from cloud.reports.replay import Replay
 from cloud.serving.runtime import ServingModels
 from protos.v1 import cloud_pb2
-from splitrank.client import AgentUnavailableError, Client, DeadlineExceededError
+from splitrank.client import AgentUnavailableError, Client, DeadlineExceededError, build_request
 from splitrank.codec import FLOAT32, INT4, INT8, encode, encode_ids
 
 
@@ -80,21 +83,30 @@ def histories(examples: Examples, codes: list[str]) -> list[list[tuple[str, floa
 
 
 def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
-    """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket (interleaved), and the agent's own time."""
-    times: dict[str, list[float]] = {"tcp": [], "uds": [], "agent": []}
-    with agent_process(bundle, "--policy", "local") as (tcp, uds), Client(tcp) as over_tcp, Client(uds) as over_uds:
+    """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, and of a bare grpc.aio echo
+    of the same request bytes (the floor any gRPC agent pays on this machine), interleaved; and the agent's own time."""
+    times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
+    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
+            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
+        echo = echo_channel.unary_unary(ECHO_METHOD)
+        payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
         for history in requests[:200]:
             over_tcp.rank(history, k=10, deadline_s=1)
             over_uds.rank(history, k=10, deadline_s=1)
+            echo(payloads[0], timeout=1)
         for i in range(calls):
             for name, client in (("tcp", over_tcp), ("uds", over_uds)):
                 start = time.perf_counter()
                 answer = client.rank(requests[i % len(requests)], k=10, deadline_s=1)
                 times[name].append((time.perf_counter() - start) * 1000)
                 times["agent"].append(answer.timings["total_us"] / 1000)
-    return {"local_p50_ms": float(np.percentile(times["tcp"], 50)), "local_p99_ms": float(np.percentile(times["tcp"], 99)),
-            "local_uds_p50_ms": float(np.percentile(times["uds"], 50)), "local_uds_p99_ms": float(np.percentile(times["uds"], 99)),
-            "agent_p50_ms": float(np.percentile(times["agent"], 50)), "calls": calls}
+            start = time.perf_counter()
+            echo(payloads[i % len(payloads)], timeout=1)
+            times["echo"].append((time.perf_counter() - start) * 1000)
+    p50 = {name: float(np.percentile(values, 50)) for name, values in times.items()}
+    return {"local_p50_ms": p50["tcp"], "local_p99_ms": float(np.percentile(times["tcp"], 99)), "local_uds_p50_ms": p50["uds"],
+            "local_uds_p99_ms": float(np.percentile(times["uds"], 99)), "echo_p50_ms": p50["echo"], "local_over_echo": p50["tcp"] / p50["echo"],
+            "agent_p50_ms": p50["agent"], "calls": calls}
 
 
 def split_call(u: np.ndarray, ids: np.ndarray, scores: np.ndarray, encoding: int, compact: bool) -> cloud_pb2.RerankRequest:
