@@ -1,0 +1,53 @@
+"""The operator's commands against a real mosquitto: keygen, status, config, telemetry, rollout."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from splitrank.cli import main
+from tests.devices.conftest import PASSWORD, Mosquitto
+from tests.devices.fleet_sim import SimDevice, make_version
+
+pytestmark = pytest.mark.slow
+
+
+def test_fleet_commands(mosquitto: Mosquitto, tiny_bundle: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    keys = tmp_path / "keys"
+    assert runner.invoke(main, ["fleet", "keygen", "--out", str(keys)]).exit_code == 0
+    again = runner.invoke(main, ["fleet", "keygen", "--out", str(keys)])
+    assert again.exit_code != 0 and "exists" in again.output
+    from devices.release import load_public_key
+
+    device = SimDevice("device-00", tiny_bundle, tmp_path / "device-00", mosquitto.address("device-00"), load_public_key(keys / "release.pub"),
+                       telemetry_interval_s=0.2)
+    device.fleet.start()
+    broker = ["--broker", f"127.0.0.1:{mosquitto.port}", "--password", PASSWORD]
+    try:
+        status = runner.invoke(main, ["fleet", "status", *broker, "--wait", "1", "--format", "json"])
+        assert status.exit_code == 0, status.output
+        (row,) = json.loads(status.output)
+        assert row["device_id"] == "device-00" and row["online"] and row["model_version"] == tiny_bundle.name
+        assert runner.invoke(main, ["fleet", "config", *broker, "device-00", "--policy", "split"]).exit_code == 0
+        deadline = time.monotonic() + 10
+        while device.runtime.policy() != "split" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert device.runtime.policy() == "split"
+        telemetry = runner.invoke(main, ["fleet", "telemetry", *broker, "--seconds", "1", "--format", "json"])
+        assert telemetry.exit_code == 0 and json.loads(telemetry.output)["received"] >= 1
+        good = make_version(tiny_bundle, tmp_path / "v" / "2")
+        rollout = runner.invoke(main, ["fleet", "rollout", *broker, "--bundle", str(good), "--key", str(keys / "release.key"),
+                                       "--previous-version", tiny_bundle.name, "--health-window-s", "0", "--releases", str(tmp_path / "rel"),
+                                       "--format", "json"])
+        assert rollout.exit_code == 0, rollout.output
+        assert json.loads(rollout.output)["outcomes"] == {"device-00": "INSTALLED"}
+        assert device.runtime.model_version() == "2"
+    finally:
+        device.fleet.stop()
+    wrong = runner.invoke(main, ["fleet", "status", "--broker", f"127.0.0.1:{mosquitto.port}", "--password", "wrong", "--wait", "0"])
+    assert wrong.exit_code != 0 and "no MQTT broker answered" in wrong.output
