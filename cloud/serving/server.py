@@ -62,13 +62,6 @@ def in_flight_limit(max_queue: int, max_batch_size: int) -> int:
     return max_queue + 2 * max_batch_size
 
 
-def overload_options(max_queue: int, max_batch_size: int) -> list[tuple[str, int]]:
-    """Let a client's connection carry more streams than the server runs at once. With gRPC's default of
-    100 streams per HTTP/2 connection, calls past it wait inside the client's transport, where no
-    admission control sees them, and run into their deadlines; allowed in, they are shed at once."""
-    return [("grpc.max_concurrent_streams", 8 * in_flight_limit(max_queue, max_batch_size))]
-
-
 @dataclass
 class RunningServer:
     """A started server and its parts (tests and benchmarks drive these directly)."""
@@ -112,7 +105,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
-               ("grpc.max_send_message_length", settings.max_message_bytes), *overload_options(settings.max_queue, settings.max_batch_size)]
+               ("grpc.max_send_message_length", settings.max_message_bytes)]
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size))
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,

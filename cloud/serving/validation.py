@@ -63,12 +63,13 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest(f"user_embedding has dim {user.size}, model version {models.version} expects {models.embedding_dim}")
     if len(ids) > models.candidates:
         raise InvalidRequest(f"{len(ids)} candidates, at most {models.candidates}")
-    bad = ids[(ids < 1) | (ids >= models.catalogue_size)]
-    if bad.size:
+    ordered = np.sort(ids)
+    if ordered[0] < 1 or ordered[-1] >= models.catalogue_size:
+        bad = ids[(ids < 1) | (ids >= models.catalogue_size)]
         raise InvalidRequest(f"unknown candidate ids {bad[:5].tolist()} (catalogue has ids 1..{models.catalogue_size - 1})")
-    unique, counts = np.unique(ids, return_counts=True)
-    if (counts > 1).any():
-        raise InvalidRequest(f"duplicate candidate ids {unique[counts > 1][:5].tolist()}")
+    repeated = ordered[1:] == ordered[:-1]
+    if repeated.any():
+        raise InvalidRequest(f"duplicate candidate ids {np.unique(ordered[1:][repeated])[:5].tolist()}")
     if len(scores) != len(ids):
         raise InvalidRequest(f"{len(scores)} edge_scores for {len(ids)} candidate_ids: send one score per candidate")
     if not np.isfinite(scores).all():
