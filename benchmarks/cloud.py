@@ -133,7 +133,9 @@ async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: f
                 codes["OK"] = codes.get("OK", 0) + 1
             except grpc.aio.AioRpcError as err:
                 codes[err.code().name] = codes.get(err.code().name, 0) + 1
+                details.setdefault(err.code().name, err.details() or "")
 
+        details: dict[str, str] = {}
         payloads = [r.SerializeToString() for r in requests]
         tasks = []
         started = time.monotonic()
@@ -148,7 +150,8 @@ async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: f
         await asyncio.gather(*tasks)
         sent = max(sum(codes.values()), 1)
         return {"offered_rps": offered, "p99_ms": _p(latencies, 99), "shed_fraction": codes.get("RESOURCE_EXHAUSTED", 0) / sent,
-                "deadline_exceeded": float(codes.get("DEADLINE_EXCEEDED", 0)), "ok": float(codes.get("OK", 0)), "codes": codes}
+                "deadline_exceeded": float(codes.get("DEADLINE_EXCEEDED", 0)), "ok": float(codes.get("OK", 0)), "codes": codes,
+                "details": details}
 
 
 def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, seconds: float = 8.0, deadline_s: float = 2.0,
@@ -182,7 +185,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, s
         "overload_p99_ratio": over["p99_ms"] / half["p99_ms"], "overload_deadline_exceeded": over["deadline_exceeded"],
         "half_load_deadline_exceeded": half["deadline_exceeded"],
         # what the server itself answered during the overload phase: client-side timeouts beyond these never reached it in time
-        "overload_client_codes": over["codes"], "overload_server_ok": server_side.get("OK", 0.0), "overload_server_shed": server_side.get("RESOURCE_EXHAUSTED", 0.0),
+        "overload_client_codes": over["codes"], "overload_client_details": over["details"], "overload_server_ok": server_side.get("OK", 0.0), "overload_server_shed": server_side.get("RESOURCE_EXHAUSTED", 0.0),
         "overload_server_deadline_exceeded": server_side.get("DEADLINE_EXCEEDED", 0.0),
     }
 
