@@ -117,6 +117,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             cloud_started = time.perf_counter()
             answer, reason, link = await self._call_cloud(decision, model, result, items, age, count, request, ctx_values, k, started, budget_s)
             cloud_us = (time.perf_counter() - cloud_started) * 1e6
+            if answer is not None and (len(answer.item_ids) != len(answer.scores) or any(i < 1 or i > model.catalogue_size for i in answer.item_ids)):
+                answer, reason = None, f"cloud {link.endpoint.name if link else ''}: answer names items outside model version {model.version}"
             if answer is not None and link is not None:
                 ids, scores = np.asarray(answer.item_ids), np.asarray(answer.scores)
                 response.route, response.cloud_endpoint = ROUTES[decision.route], link.endpoint.name
