@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from edge.router import Router, RouterConfig
 from protos.v1 import agent_pb2, agent_pb2_grpc
 from splitrank.bundle import resolve_bundle
 from splitrank.codec import FLOAT32, INT4, INT8
+from splitrank.signals import until_stopped
 
 log = logging.getLogger("splitrank.agent")
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["EdgeAgent"].full_name
@@ -150,9 +150,5 @@ async def start_agent(settings: AgentSettings) -> RunningAgent:
 async def serve_agent(settings: AgentSettings) -> None:
     """Run until SIGTERM or SIGINT."""
     running = await start_agent(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     await running.stop()

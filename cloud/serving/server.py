@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from cloud.serving.runtime import compute_device
 from cloud.serving.service import CloudRankerService
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from splitrank.signals import until_stopped
 
 log = logging.getLogger("splitrank.cloud")
 SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name
@@ -136,10 +136,6 @@ async def start_server(settings: ServeSettings) -> RunningServer:
 async def serve(settings: ServeSettings) -> None:
     """Run until SIGTERM or SIGINT, then drain gracefully."""
     running = await start_server(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     log.info("draining (grace %.1f s)", settings.grace_s)
     await running.stop(settings.grace_s)
