@@ -60,3 +60,29 @@ def test_interpreter_loader_reports_every_runtime_failure(tmp_path: Path) -> Non
         load_interpreter(broken)
     with pytest.raises(EdgeRuntimeError, match=r"no_such_runtime\.interpreter: not usable"):
         load_interpreter(broken, runtimes=("no_such_runtime.interpreter",))
+
+
+@pytest.mark.slow
+def test_agent_and_sdk_serve_without_tensorflow(tiny_bundle: Path) -> None:
+    script = BLOCKER + textwrap.dedent(
+        f"""
+        import asyncio
+        from edge.server import AgentSettings, start_agent
+        from splitrank.client import AsyncClient
+        import devices.device, devices.manager  # the fleet client runs inside the agent
+
+        async def main():
+            running = await start_agent(AgentSettings(repository={str(tiny_bundle)!r}, port=0, policy="learned"))
+            async with AsyncClient(f"127.0.0.1:{{running.port}}") as client:
+                ranking = await client.rank([], k=5, deadline_s=5)
+            await running.stop()
+            return ranking
+
+        ranking = asyncio.run(main())
+        assert "tensorflow" not in sys.modules and "cloud" not in sys.modules and "keras" not in sys.modules
+        print(ranking.route, len(ranking.item_ids))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", "import sys\n" + script], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["local", "5"]
