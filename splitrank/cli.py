@@ -101,11 +101,12 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
 @click.option("--max-batch-size", type=int, help="Largest batch per model call [default: 64].")
 @click.option("--max-delay-ms", type=float, help="How long a partial batch may wait for more requests [default: 2].")
 @click.option("--max-queue", type=int, help="Queued requests before RESOURCE_EXHAUSTED [default: 512].")
-@click.option("--metrics-port", type=int, help="Prometheus metrics over HTTP on this port [default: off].")
+@click.option("--metrics-port", type=int, help="Prometheus metrics over HTTP on this port [default: off]; worker i uses port + i.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Server processes sharing the port (SO_REUSEPORT), one event loop each.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def serve_cloud(repository: Path | None, host: str | None, port: int | None, max_batch_size: int | None, max_delay_ms: float | None,
-                max_queue: int | None, metrics_port: int | None, config: Path | None, log_level: str) -> None:
+                max_queue: int | None, metrics_port: int | None, workers: int, config: Path | None, log_level: str) -> None:
     """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
     import asyncio
     import logging
@@ -117,6 +118,10 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
         settings = load_settings(ServeSettings, section="serve", config=config, flags={
             "repository": repository, "host": host, "port": port, "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
             "max_queue": max_queue, "metrics_port": metrics_port})
+        if workers > 1:
+            from cloud.serving.workers import serve_workers
+
+            sys.exit(serve_workers(settings, workers, log_level))
         asyncio.run(serve(settings))
     except (SettingsError, BundleError, ValueError, OSError) as err:
         _fail(str(err))

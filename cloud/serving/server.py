@@ -105,7 +105,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
-               ("grpc.max_send_message_length", settings.max_message_bytes)]
+               ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1)]  # workers share the port
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size))
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
