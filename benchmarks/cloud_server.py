@@ -47,6 +47,7 @@ async def main() -> None:
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument("--max-queue", type=int, default=128)
     parser.add_argument("--max-queue-wait-ms", type=float, default=50.0)
+    parser.add_argument("--port", type=int, default=0, help="0 = a free one; a taken port is shared (SO_REUSEPORT), as serve-cloud --workers does")
     args = parser.parse_args()
     repository = ModelRepository(args.repository, loader=TrivialModels) if args.trivial else ModelRepository(args.repository)
     repository.refresh()
@@ -54,7 +55,7 @@ async def main() -> None:
     metrics = ServerMetrics()
     service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
                                  max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
-    server = grpc.aio.server(maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)], maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -75,7 +76,7 @@ async def main() -> None:
                                                                             "Tune": grpc.unary_unary_rpc_method_handler(tune),
                                                                             "Codes": grpc.unary_unary_rpc_method_handler(codes)})
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
+    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
     print(f"READY {port}", flush=True)
     await server.wait_for_termination()
