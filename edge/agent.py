@@ -19,7 +19,7 @@ from edge.link import CloudCallFailed, CloudLink
 from edge.model import EdgeModel, HistoryEntry, InvalidInput
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
-from edge.router import DEADLINE_TOO_SHORT, ROUTE_NAMES, ROUTES, Decision, Router
+from edge.router import ROUTE_NAMES, ROUTES, ROUTING_REASONS, Decision, Router
 from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
 from splitrank.codec import INT8, encode, encode_ids
 
@@ -125,9 +125,9 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
                 self.stats.cloud_compute_ms += answer.compute_ms
             else:
                 response.degraded, response.degraded_reason = True, reason
-        elif decision.reason and (forced or decision.reason != DEADLINE_TOO_SHORT or self.router.config.policy in ("split", "cloud")):
+        elif decision.reason and (forced or decision.reason not in ROUTING_REASONS or self.router.config.policy in ("split", "cloud")):
             # a cloud route the app or an always-cloud policy asked for, not taken; the learned and threshold policies
-            # skipping the cloud because it cannot answer in time is routing, not degradation
+            # staying local because no cloud can answer in time (or none is configured) is routing, not degradation
             response.degraded, response.degraded_reason = True, decision.reason
         if response.degraded:
             self.stats.degraded[response.degraded_reason] += 1

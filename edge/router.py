@@ -25,6 +25,9 @@ from protos.v1 import common_pb2
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")
 DEADLINE_TOO_SHORT = "deadline too short for the cloud"
+NO_ENDPOINT = "no cloud endpoint configured"
+ROUTING_REASONS = (DEADLINE_TOO_SHORT, NO_ENDPOINT)
+"""Why the threshold and learned policies may keep a request local without that being a degradation."""
 REFRESH_EVERY = 16
 """Requests between two recomputations of the threshold from the window of recent scores."""
 ROUTE_NAMES = {common_pb2.ROUTE_LOCAL: "local", common_pb2.ROUTE_SPLIT: "split", common_pb2.ROUTE_CLOUD: "cloud"}
@@ -165,7 +168,7 @@ class Router:
         if wanted == "local":
             return Decision("local", None)
         if not links:
-            return Decision("local", None, "no cloud endpoint configured", wanted)
+            return Decision("local", None, NO_ENDPOINT, wanted)
         margin = self.config.latency_margin_ms / 1000
         fits = [link for link in links if deadline_left_s is None or link.expected_latency_s() + margin <= deadline_left_s]
         if not fits:
