@@ -56,6 +56,7 @@ class AgentSettings:
     device_id: str = ""
     device_secret: str = ""
     encoding: str = "int8"
+    split_candidates: int = 0
     dp_epsilon: float = 0.0
     dp_clip_norm: float = 2.0
     threads: int = 1
@@ -120,7 +121,10 @@ async def start_agent(settings: AgentSettings) -> RunningAgent:
     links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
     device = pseudonym(settings.device_id, secret) if settings.device_id else ""
+    if settings.split_candidates < 0:
+        raise ValueError(f"split_candidates must be >= 0 (0 = all), got {settings.split_candidates}")
     options = AgentOptions(default_k=settings.default_k, default_deadline_ms=settings.default_deadline_ms, device_id=device,
+                           split_candidates=settings.split_candidates,
                            encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))
     service = EdgeAgentService(model, router, links, HistoryStore(Path(settings.histories) if settings.histories else None), options)
     server = grpc.aio.server()

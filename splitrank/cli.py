@@ -138,6 +138,7 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--budget-usd-per-hour", type=float, help="Cap cloud calls at what this pays for [default: 0 = no cap].")
 @click.option("--histories", help="JSON file of customer histories for requests by user_id.")
 @click.option("--encoding", type=click.Choice(["int8", "int4", "float32"]), help="User embedding on the split route [default: int8].")
+@click.option("--split-candidates", type=int, help="Candidates a split call carries, best first [default: 0 = all 64]; fewer = fewer bytes, lower NDCG.")
 @click.option("--dp-epsilon", type=float, help="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP [default: 0 = off].")
 @click.option("--device-id", help="This device's id (sent pseudonymized; its MQTT user name in a fleet).")
 @click.option("--mqtt", help="Fleet broker host:port: report state and telemetry, take config and signed model releases.")
@@ -147,6 +148,7 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, policy: str | None,
               target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
+              split_candidates: int | None,
               dp_epsilon: float | None, device_id: str | None, mqtt: str | None, state_dir: str | None, release_public_key: str | None,
               config: Path | None, log_level: str) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
@@ -160,7 +162,7 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
         settings = load_settings(AgentSettings, section="agent", config=config, flags={
             "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
             "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
-            "encoding": encoding, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
+            "encoding": encoding, "split_candidates": split_candidates, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
             "release_public_key": release_public_key})
         asyncio.run(serve_agent(settings))
     except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:

@@ -169,3 +169,21 @@ def test_documented_defaults(agent: AgentThread, tiny_bundle: Path) -> None:
     assert len(agent.client.rank([], k=0, deadline_s=5).item_ids) == 10  # k=0: the default; empty history: popularity
     assert len(agent.client.rank(user_id="never-seen", deadline_s=5).item_ids) == 10  # unknown customer: empty history
     assert agent.client.rank(_history(tiny_bundle), deadline_s=10**6).route == "local"  # absurd deadline: capped
+
+
+def test_fewer_split_candidates_send_fewer_bytes(tiny_bundle: Path, cloud: ServerThread) -> None:
+    sizes = {}
+    for count in (0, 8):
+        proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
+        running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split", split_candidates=count), [proxy])
+        try:
+            answer = running.client.rank(_history(tiny_bundle, 12), k=5, deadline_s=5)
+            assert answer.route == "split" and not answer.degraded, answer
+            if count:
+                model = running.running.service.model
+                assert set(answer.item_ids) <= set(running.client.rank(_history(tiny_bundle, 12), k=count, deadline_s=5, route="local").item_ids)
+                assert model.candidates > count
+            sizes[count] = running.running.links[0].stats.bytes_up
+        finally:
+            running.close()
+    assert sizes[8] < sizes[0]
