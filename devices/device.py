@@ -91,7 +91,6 @@ class FleetDevice:
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, daemon=True)
         self._last_counters: dict[str, float] = {}
         self._chunks: dict[str, dict[int, bytes]] = {}
-        self.acks: list[fleet_pb2.Ack] = []
 
     def _topic(self, kind: str) -> str:
         return topics.topic(self.device_id, kind)
@@ -211,7 +210,6 @@ class FleetDevice:
     def _ack(self, release: fleet_pb2.ModelRelease, status: int, reason: str = "") -> None:
         ack = fleet_pb2.Ack(device_id=self.device_id, release_id=release.release_id, status=status,  # type: ignore[arg-type]
                             model_version=self.runtime.model_version(), reason=reason)
-        self.acks.append(ack)
         self.connection.client.publish(self._topic("ack"), ack.SerializeToString(), qos=1)
         self.publish_state()
 

@@ -36,7 +36,6 @@ class AgentStats:
     errors: int = 0
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
     raw_history_bytes_sent: int = 0
-    cloud_compute_ms: float = 0.0
     edge_us_total: float = 0.0
 
     def observe(self, route: str, total_ms: float, edge_us: float) -> None:
@@ -125,7 +124,6 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             if answer is not None and link is not None:
                 ids, scores = np.asarray(answer.item_ids), np.asarray(answer.scores)
                 response.route, response.cloud_endpoint = ROUTES[decision.route], link.endpoint.name
-                self.stats.cloud_compute_ms += answer.compute_ms
             else:
                 response.degraded, response.degraded_reason = True, reason
         elif decision.reason and (forced or decision.reason not in ROUTING_REASONS or self.router.config.policy in ("split", "cloud")):
