@@ -15,7 +15,6 @@ call's payload and what its compression costs in NDCG@10, on the real test split
 from __future__ import annotations
 
 import dataclasses
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,19 +30,12 @@ import numpy as np
 from benchmarks.cloud import server_process
 from benchmarks.cloud_server import ECHO_METHOD
 from cloud.data.examples import Examples
-from cloud.evaluation import per_example_metrics
 from cloud.reports.replay import Replay
 from cloud.serving.runtime import ServingModels
 from protos.v1 import cloud_pb2
-from splitrank.client import AgentUnavailableError, Client, DeadlineExceededError, build_request
+from splitrank.client import Client, build_request
 from splitrank.codec import FLOAT32, INT4, INT8, encode, encode_ids
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from splitrank.ports import free_port
 
 
 @contextmanager
@@ -58,14 +50,9 @@ def agent_process(bundle: Path, *args: str) -> Iterator[tuple[str, str]]:
         try:
             with Client(tcp) as client:
                 deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        client.rank([], k=1, deadline_s=1)
-                        break
-                    except (AgentUnavailableError, DeadlineExceededError):
-                        if process.poll() is not None or time.monotonic() > deadline:
-                            raise RuntimeError(f"agent did not start: {process.stderr.read() if process.stderr else ''}") from None
-                        time.sleep(0.2)
+                while not client.wait_ready(1.0):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"agent did not start: {process.stderr.read() if process.stderr else ''}")
             yield tcp, f"unix:{socket_path}"
         finally:
             process.terminate()
@@ -137,10 +124,8 @@ def payload(replayed: Replay) -> dict[str, float]:
 def codec_loss(replayed: Replay, cloud: ServingModels) -> dict[str, float]:
     """Relative NDCG@10 loss of the split route with int8 and 4-bit payloads against float32."""
 
-    def ndcg(encoding: int) -> float:
-        score_encoding = FLOAT32 if encoding == FLOAT32 else encoding
-        rankings = replayed.split_rankings(cloud, encoding, score_encoding)
-        return float(np.nanmean(np.nan_to_num(per_example_metrics(replayed.examples, rankings)["ndcg_at_10"])))
+    def ndcg(encoding: int) -> float:  # u and the edge scores sent with the same encoding
+        return float(replayed.ndcg(replayed.split_rankings(cloud, encoding, encoding)).mean())
 
     reference, int8, int4 = ndcg(FLOAT32), ndcg(INT8), ndcg(INT4)
     return {"split_ndcg_float32": reference, "split_ndcg_int8": int8, "split_ndcg_int4": int4,
@@ -161,7 +146,7 @@ def privacy_cost(replayed: Replay, cloud: ServingModels, *, seed: int = 0) -> di
         config = PrivacyConfig(epsilon=epsilon)
         noisy = np.stack([privatize(u, config, rng) for u in replayed.user_embedding])
         rankings = dataclasses.replace(replayed, user_embedding=noisy).split_rankings(cloud, INT8, INT8)
-        out[f"split_ndcg_dp_epsilon_{epsilon:g}"] = float(np.mean(np.nan_to_num(per_example_metrics(replayed.examples, rankings)["ndcg_at_10"])))
+        out[f"split_ndcg_dp_epsilon_{epsilon:g}"] = float(replayed.ndcg(rankings).mean())
     return out
 
 

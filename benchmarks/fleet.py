@@ -22,6 +22,7 @@ from devices import topics
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
 from protos.v1 import fleet_pb2
+from splitrank.ports import free_port
 
 
 def _start_mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
@@ -52,11 +53,7 @@ def _publisher(connection: MqttConnection, device_ids: list[str], seconds: float
 def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connections: int = 10, progress: Any = print) -> dict[str, Any]:
     """Figures for ``--format json``."""
     with tempfile.TemporaryDirectory() as folder:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         embedded = None
         loop = None
         if shutil.which("mosquitto"):

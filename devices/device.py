@@ -213,9 +213,13 @@ class FleetDevice:
         self.connection.client.publish(self._topic("ack"), ack.SerializeToString(), qos=1)
         self.publish_state()
 
-    def _reject(self, release: fleet_pb2.ModelRelease, reason: str) -> None:
-        self.failed_releases.add(release.release_id)
+    def _remember_failed(self, release_id: str) -> None:
+        """Never try this release again, across restarts."""
+        self.failed_releases.add(release_id)
         self._failed_file.write_text(json.dumps(sorted(self.failed_releases)))
+
+    def _reject(self, release: fleet_pb2.ModelRelease, reason: str) -> None:
+        self._remember_failed(release.release_id)
         log.error("device %s rejected release %s: %s", self.device_id, release.release_id, reason)
         self._ack(release, fleet_pb2.Ack.STATUS_REJECTED, reason)
 
@@ -265,8 +269,7 @@ class FleetDevice:
         regressed = health.errors > 0 or live_errors > 0 or health.p50_us > self.settings.latency_regression * max(baseline.p50_us, 1.0)
         if regressed:
             self.runtime.swap_model(self.slots.rollback())
-            self.failed_releases.add(release.release_id)
-            self._failed_file.write_text(json.dumps(sorted(self.failed_releases)))
+            self._remember_failed(release.release_id)
             reason = f"health regressed: {health.errors} probe errors, {live_errors:.0f} live errors, p50 {health.p50_us:.0f} us vs {baseline.p50_us:.0f} us"
             self._ack(release, fleet_pb2.Ack.STATUS_ROLLED_BACK, reason)
             return

@@ -19,9 +19,10 @@ from edge.link import CloudCallFailed, CloudLink
 from edge.model import EdgeModel, HistoryEntry, InvalidInput
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
-from edge.router import ROUTE_NAMES, ROUTES, ROUTING_REASONS, Decision, Router
+from edge.router import ROUTING_REASONS, Decision, Router
 from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
 from splitrank.codec import INT8, encode, encode_ids
+from splitrank.routes import ROUTE_NAMES, ROUTES
 
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 

@@ -4,10 +4,8 @@ catalogue (item codes <-> ids) and the learned router's gain model. No TensorFlo
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import numpy as np
 from edge.edge_step import EdgeResult, EdgeStep
 from edge.gain_model import GainModel
 from splitrank.bundle import load_manifest, resolve_bundle
-from splitrank.features import context_features
+from splitrank.features import history_arrays, request_context
 
 DEFAULT_VARIANT = "full_int8"
 
@@ -58,31 +56,18 @@ class EdgeModel:
 
     def encode_history(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded (ids, age, count) arrays, most recent first; raises InvalidInput naming the bad entry."""
-        items = np.zeros(self.history_len, np.int32)
-        age = np.zeros(self.history_len, np.float32)
-        count = np.zeros(self.history_len, np.float32)
-        seen: set[int] = set()
+        entries = []
         for slot, entry in enumerate(history[: self.history_len]):
             index = self.index.get(entry.item_id)
             if index is None:
                 raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} is not in the catalogue of model version {self.version}")
-            if index in seen:
-                raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} appears twice: send each item once with its count")
-            if not (math.isfinite(entry.age_days) and entry.age_days >= 0):
-                raise InvalidInput(f"history[{slot}].age_days must be a finite number >= 0, got {entry.age_days}")
-            if not (math.isfinite(entry.count) and entry.count >= 1):
-                raise InvalidInput(f"history[{slot}].count must be >= 1, got {entry.count}")
-            seen.add(index)
-            items[slot], age[slot], count[slot] = index, entry.age_days, entry.count
-        return items, age, count
+            entries.append((index, entry.item_id, entry.age_days, entry.count))
+        return history_arrays(entries, self.history_len, InvalidInput)
 
     @staticmethod
     def context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:
         """The context features of a request (time 0 = now)."""
-        if not (math.isfinite(days_since_last_basket) and days_since_last_basket >= 0):
-            raise InvalidInput(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
-        when = datetime.fromtimestamp(unix_time_s, timezone.utc) if unix_time_s > 0 else datetime.now(timezone.utc)
-        return context_features(when, days_since_last_basket, previous_baskets, distinct_items)
+        return request_context(unix_time_s, days_since_last_basket, previous_baskets, distinct_items, InvalidInput)
 
     def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray) -> EdgeResult:
         """The edge step: u and the top-K candidates."""

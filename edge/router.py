@@ -21,7 +21,6 @@ import numpy as np
 
 from edge.gain_model import GainModel
 from edge.link import CloudLink
-from protos.v1 import common_pb2
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")
 DEADLINE_TOO_SHORT = "deadline too short for the cloud"
@@ -30,8 +29,6 @@ ROUTING_REASONS = (DEADLINE_TOO_SHORT, NO_ENDPOINT)
 """Why the threshold and learned policies may keep a request local without that being a degradation."""
 REFRESH_EVERY = 16
 """Requests between two recomputations of the threshold from the window of recent scores."""
-ROUTE_NAMES = {common_pb2.ROUTE_LOCAL: "local", common_pb2.ROUTE_SPLIT: "split", common_pb2.ROUTE_CLOUD: "cloud"}
-ROUTES = {name: value for value, name in ROUTE_NAMES.items()}
 
 
 @dataclass(frozen=True)

@@ -19,15 +19,14 @@ from typing import Any
 
 import grpc
 
-from protos.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from protos.v1 import agent_pb2, agent_pb2_grpc
+from splitrank.routes import ROUTE_NAMES, ROUTES
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
-ROUTES = {"local": common_pb2.ROUTE_LOCAL, "split": common_pb2.ROUTE_SPLIT, "cloud": common_pb2.ROUTE_CLOUD}
-ROUTE_NAMES = {value: name for name, value in ROUTES.items()}
 HistoryLike = Iterable[tuple[str, float, float] | Mapping[str, Any]]
 """(item_id, age_days, count) tuples or dicts with those keys, most recent first."""
 
@@ -130,6 +129,14 @@ class Client:
             return to_ranking(self._stub.Rank(request, timeout=deadline_s or self.default_deadline_s))
         except grpc.RpcError as err:
             raise to_error(err) from None
+
+    def wait_ready(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the agent to accept connections (it listens once its model is loaded); True when it does."""
+        try:
+            grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
+        except grpc.FutureTimeoutError:
+            return False
+        return True
 
     def close(self) -> None:
         """Close the channel."""

@@ -28,9 +28,13 @@ class Replay:
     features: np.ndarray  # [E, F] router features
     unix_time_s: np.ndarray  # [E]
 
+    def ndcg(self, rankings: np.ndarray) -> np.ndarray:
+        """NDCG@10 of each request's ranking (item ids, best first); 0 for a basket of unknown items, as in the mean metrics."""
+        return np.nan_to_num(per_example_metrics(self.examples, rankings)["ndcg_at_10"])
+
     def local_ndcg(self) -> np.ndarray:
         """NDCG@10 of the edge's own top 10, per request."""
-        return per_example_metrics(self.examples, self.candidate_ids)["ndcg_at_10"]
+        return self.ndcg(self.candidate_ids)
 
     def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32, score_encoding: int = FLOAT32) -> np.ndarray:
         """The cloud reranker's order of each request's candidates, u and the edge scores sent with these encodings."""
@@ -53,6 +57,11 @@ class Replay:
         return np.concatenate(out)
 
 
+def request_times(dataset: Dataset, examples: Examples) -> np.ndarray:
+    """Unix seconds of each example as a request: noon of its basket's day."""
+    return (dataset.start.timestamp() + examples.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
+
+
 def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
     """Run the edge step on every example of a split (requests at noon of their day)."""
     users, ids, scores = [], [], []
@@ -62,7 +71,7 @@ def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
         ids.append(result.candidate_ids)
         scores.append(result.candidate_scores)
     ids_a, scores_a = np.stack(ids), np.stack(scores)
-    unix = (dataset.start.timestamp() + examples.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
+    unix = request_times(dataset, examples)
     age = np.maximum(unix - edge.release_unix_s, 0) / 86400.0
     features = router_features(ids_a, scores_a, examples.hist_items, examples.context, age)
     return Replay(examples, np.stack(users), ids_a, scores_a, features, unix)

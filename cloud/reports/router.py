@@ -15,6 +15,7 @@ import numpy as np
 
 from cloud.reports.replay import Replay
 from cloud.serving.runtime import ServingModels
+from edge.gain_model import GainModel
 
 FRACTIONS = tuple(round(f, 2) for f in np.linspace(0, 1, 21))
 
@@ -27,15 +28,11 @@ def _curve(order: np.ndarray, local: np.ndarray, split: np.ndarray) -> list[list
     return [[f, float((local.sum() + cumulative[round(f * n)]) / n)] for f in FRACTIONS]
 
 
-def router_report(replayed: Replay, cloud: ServingModels, gain_model: Any, *, seed: int = 0) -> dict[str, Any]:
+def router_report(replayed: Replay, cloud: ServingModels, gain_model: GainModel, *, seed: int = 0) -> dict[str, Any]:
     """Curves (policy -> [[cloud fraction, NDCG@10], ...]) and the learned policy's share of the split gain at 30%."""
-    known = np.isfinite(replayed.local_ndcg())
-    local = np.where(known, replayed.local_ndcg(), 0.0)
-    split_rank = replayed.split_rankings(cloud)
-    from cloud.evaluation import per_example_metrics
-
-    split = np.nan_to_num(per_example_metrics(replayed.examples, split_rank)["ndcg_at_10"])
-    cloud_route = np.nan_to_num(per_example_metrics(replayed.examples, replayed.cloud_rankings(cloud))["ndcg_at_10"])
+    local = replayed.local_ndcg()
+    split = replayed.ndcg(replayed.split_rankings(cloud))
+    cloud_route = replayed.ndcg(replayed.cloud_rankings(cloud))
     rng = np.random.default_rng(seed)
     margin = replayed.features[:, 0]
     orders = {"random": rng.permutation(len(local)), "threshold": np.argsort(margin, kind="stable"),

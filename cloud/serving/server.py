@@ -9,6 +9,7 @@ and a graceful stop on SIGTERM / SIGINT that drains in-flight calls.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
-from cloud.serving.runtime import compute_device
+from cloud.serving.runtime import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
@@ -99,7 +100,8 @@ def _credentials(settings: ServeSettings) -> grpc.ServerCredentials | None:
 async def start_server(settings: ServeSettings) -> RunningServer:
     """Load the newest valid bundle, then listen. Raises if the repository has no valid bundle."""
     metrics = ServerMetrics()
-    repository = ModelRepository(settings.repository, keep=settings.keep_versions)
+    repository = ModelRepository(settings.repository, keep=settings.keep_versions,
+                                 loader=functools.partial(ServingModels, max_batch_size=settings.max_batch_size))
     repository.on_change = lambda version: metrics.model_version.set(float(version))
     health_servicer = health.aio.HealthServicer()
     for name in ("", SERVICE_NAME):

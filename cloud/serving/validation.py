@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import numpy as np
 
 from cloud.serving.runtime import ServingModels
 from protos.v1 import cloud_pb2
 from splitrank.codec import CodecError, decode, decode_ids
-from splitrank.features import context_features
+from splitrank.features import history_arrays, request_context
 
 
 class InvalidRequest(ValueError):
@@ -104,24 +102,10 @@ def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, 
     if request.k < 1 or request.k >= models.catalogue_size:
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the catalogue size ({models.catalogue_size - 1})")
     history = list(request.history)[: models.history_len]
-    items = np.zeros(models.history_len, np.int32)
-    age = np.zeros(models.history_len, np.float32)
-    count = np.zeros(models.history_len, np.float32)
-    seen: set[int] = set()
     for slot, entry in enumerate(history):
         if not 1 <= entry.item_id < models.catalogue_size:
             raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} is not in the catalogue (1..{models.catalogue_size - 1})")
-        if entry.item_id in seen:
-            raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} appears twice: send each item once with its count")
-        if not (math.isfinite(entry.age_days) and entry.age_days >= 0):
-            raise InvalidRequest(f"history[{slot}].age_days must be a finite number >= 0, got {entry.age_days}")
-        if not (math.isfinite(entry.count) and entry.count >= 1):
-            raise InvalidRequest(f"history[{slot}].count must be >= 1, got {entry.count}")
-        seen.add(entry.item_id)
-        items[slot], age[slot], count[slot] = entry.item_id, entry.age_days, entry.count
+    items, age, count = history_arrays([(h.item_id, h.item_id, h.age_days, h.count) for h in history], models.history_len, InvalidRequest)
     ctx = request.context
-    when = datetime.fromtimestamp(ctx.unix_time_s, timezone.utc) if ctx.unix_time_s > 0 else datetime.now(timezone.utc)
-    if not (math.isfinite(ctx.days_since_last_basket) and ctx.days_since_last_basket >= 0):
-        raise InvalidRequest(f"context.days_since_last_basket must be >= 0, got {ctx.days_since_last_basket}")
-    context = context_features(when, ctx.days_since_last_basket, ctx.previous_baskets, len(history))
+    context = request_context(ctx.unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets, len(history), InvalidRequest)
     return FullInput(models, items, age, count, context, int(ctx.unix_time_s), int(request.k))

@@ -59,7 +59,7 @@ def _history_bytes(request: Request) -> int:
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Everything; returns the report (also written to ``report_dir``)."""
-    from cloud.reports.replay import load_models
+    from cloud.reports.replay import load_models, request_times
     from cloud.serving.runtime import compute_device
     from cloud.training.pipeline import TrainSettings, load_dataset
 
@@ -73,7 +73,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
     test = dataset.test
     rng = np.random.default_rng(settings.seed)
     rows = np.sort(rng.choice(len(test), size=min(settings.requests, len(test)), replace=False))
-    unix = (dataset.start.timestamp() + test.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
+    unix = request_times(dataset, test)
     requests = build_requests(test, rows, edge.codes, unix, len(settings.profiles))
     index = {code: i for i, code in enumerate(edge.codes)}
     gpu = compute_device() == "GPU"

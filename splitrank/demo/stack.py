@@ -23,15 +23,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress
-from splitrank.client import AgentUnavailableError, Client, DeadlineExceededError
+from splitrank.client import Client
 from splitrank.netem import PROFILES, NetemProxy
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from splitrank.ports import free_port
 
 
 def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None, timeout_s: float = 180.0) -> None:
@@ -45,6 +39,11 @@ def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes]
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what} did not come up within {timeout_s:.0f} s")
         time.sleep(0.2)
+
+
+def _listening(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
 
 
 @dataclass
@@ -90,7 +89,7 @@ class DemoStack:
         cloud = self._spawn("cloud", "serve-cloud", "--repository", str(self.bundle.parent), "--port", str(self.cloud_port),
                             "--metrics-port", str(self.metrics_port), "--log-level", "WARNING")
         broker = self._spawn("broker", "broker", "--port", str(self.broker_port))
-        _wait(lambda: socket.create_connection(("127.0.0.1", self.broker_port), 1).close() is None, "the broker", broker)
+        _wait(lambda: _listening(self.broker_port), "the broker", broker)
         self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
         self.manager.start(30)
         for i, profile in enumerate(self.profiles):
@@ -110,15 +109,8 @@ class DemoStack:
 
         _wait(cloud_serving, "the cloud server", cloud)
         for agent in self.agents:
-            def answers(address: str = agent.address) -> bool:
-                with Client(address) as client:
-                    try:
-                        client.rank([], k=1, deadline_s=2)
-                    except (AgentUnavailableError, DeadlineExceededError):
-                        return False
-                return True
-
-            _wait(answers, f"agent {agent.device_id}", agent.process)
+            with Client(agent.address) as client:
+                _wait(lambda client=client: client.wait_ready(1.0), f"agent {agent.device_id}", agent.process)
         assert self.manager is not None
         _wait(lambda: sum(r["online"] for r in self.manager.status()) >= len(self.agents), "devices reporting to the fleet manager", None, 60)
 

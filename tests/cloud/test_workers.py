@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.codec import INT8, encode
+from splitrank.ports import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _served(metrics_port: int) -> float:
@@ -36,9 +30,9 @@ def _served(metrics_port: int) -> float:
 
 def test_two_workers_share_one_port(tiny_bundle: Path, tmp_path: Path) -> None:
     shutil.copytree(tiny_bundle, tmp_path / "1")
-    port, metrics = _free_port(), _free_port()
+    port, metrics = free_port(), free_port()
     while metrics + 1 == port:
-        metrics = _free_port()
+        metrics = free_port()
     process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", "serve-cloud", "--repository", str(tmp_path), "--port", str(port),
                                 "--workers", "2", "--metrics-port", str(metrics), "--log-level", "WARNING"], stderr=subprocess.PIPE)
     try:

@@ -14,14 +14,9 @@ import pytest
 
 from devices.broker import write_mosquitto_config
 from devices.mqtt import BrokerAddress
+from splitrank.ports import free_port
 
 PASSWORD = "secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mosquitto:

@@ -4,7 +4,6 @@ real TCP proxies in between to slow or cut the link, a real agent with its TFLit
 from __future__ import annotations
 
 import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from cloud.serving.server import ServeSettings
 from edge.server import AgentSettings, RunningAgent, start_agent
 from splitrank.client import Client, InvalidRequestError
 from splitrank.netem import NetemProxy, NetworkProfile
+from splitrank.ports import free_port
 from tests.cloud.server_thread import ServerThread
 from tests.loop_thread import LoopThread
 
@@ -138,10 +138,7 @@ def test_shedding_cloud_degrades(tiny_bundle: Path, tmp_path: Path) -> None:
 
 
 def test_failover_to_the_second_endpoint(tiny_bundle: Path, cloud: ServerThread) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
-    dead = NetemProxy("127.0.0.1", dead_port, NetworkProfile("lan", 0.0))  # forwards to nothing: every call fails
+    dead = NetemProxy("127.0.0.1", free_port(), NetworkProfile("lan", 0.0))  # forwards to nothing: every call fails
     alive = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [dead, alive])
     try:
