@@ -29,9 +29,9 @@ import grpc
 import numpy as np
 
 from benchmarks.cloud_server import CODES_METHOD, ECHO_METHOD, TUNE_METHOD
+from core.bundle import load_manifest
+from core.codec import INT8, encode
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
-from splitrank.bundle import load_manifest
-from splitrank.codec import INT8, encode
 
 
 @contextmanager

@@ -16,8 +16,8 @@ from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
 from cloud.serving.server import in_flight_limit
 from cloud.serving.service import CloudRankerService
+from core.bundle import load_manifest
 from protos.v1 import cloud_pb2_grpc
-from splitrank.bundle import load_manifest
 
 ECHO_METHOD = "/splitrank.bench.Echo/Echo"
 TUNE_METHOD = "/splitrank.bench.Echo/Tune"

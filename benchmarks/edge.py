@@ -30,12 +30,12 @@ import numpy as np
 from benchmarks.cloud import server_process
 from benchmarks.cloud_server import ECHO_METHOD
 from cloud.data.examples import Examples
-from cloud.reports.replay import Replay
 from cloud.serving.runtime import ServingModels
+from core.codec import FLOAT32, INT4, INT8, encode, encode_ids
 from protos.v1 import cloud_pb2
 from splitrank.client import Client, build_request
-from splitrank.codec import FLOAT32, INT4, INT8, encode, encode_ids
 from splitrank.ports import free_port
+from splitrank.reports.replay import Replay
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from splitrank.bundle import load_manifest
+from core.bundle import load_manifest
 
 
 def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
@@ -22,7 +22,7 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
     """Time both engines on the same inputs, interleaved in one run; returns p50/p99 and the ratio."""
 
     from cloud.models.student import Student, StudentConfig, edge_model
-    from edge.edge_step import EdgeStep
+    from core.edge_step import EdgeStep
 
     manifest = load_manifest(bundle)
     config = StudentConfig(**manifest.models["student"])
@@ -59,6 +59,6 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
 if __name__ == "__main__":
     import sys
 
-    from splitrank.bundle import resolve_bundle
+    from core.bundle import resolve_bundle
 
     print(json.dumps(run_edge_step_benchmark(resolve_bundle(Path(sys.argv[1] if len(sys.argv) > 1 else "models"))), indent=2))

@@ -20,13 +20,13 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from core.bundle import BundleError
 from devices import topics
 from devices.model_slots import ModelSlots
 from devices.mqtt import BrokerAddress, MqttConnection
 from devices.outbox import Outbox
 from devices.release import ReleaseRejected, verify_archive
 from protos.v1 import fleet_pb2
-from splitrank.bundle import BundleError
 
 log = logging.getLogger("splitrank.device")
 MAX_CHUNKS = 4096

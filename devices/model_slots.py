@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from splitrank.bundle import BundleError, load_manifest
+from core.bundle import BundleError, load_manifest
 
 
 class ModelSlots:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
-from edge.edge_step import EdgeResult
-from edge.gain_model import router_features
+from core.codec import INT8, encode, encode_ids
+from core.edge_step import EdgeResult
+from core.gain_model import router_features
+from core.routes import ROUTE_NAMES, ROUTES
 from edge.history_store import HistoryStore
 from edge.link import CloudCallFailed, CloudLink
 from edge.model import EdgeModel, HistoryEntry, InvalidInput
@@ -21,8 +23,6 @@ from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
 from edge.router import ROUTING_REASONS, Decision, Router
 from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
-from splitrank.codec import INT8, encode, encode_ids
-from splitrank.routes import ROUTE_NAMES, ROUTES
 
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.edge_step import EdgeResult, EdgeStep
-from edge.gain_model import GainModel
-from splitrank.bundle import load_manifest, resolve_bundle
-from splitrank.features import history_arrays, request_context
+from core.bundle import load_manifest, resolve_bundle
+from core.edge_step import EdgeResult, EdgeStep
+from core.features import history_arrays, request_context
+from core.gain_model import GainModel
 
 DEFAULT_VARIANT = "full_int8"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.gain_model import GainModel
+from core.gain_model import GainModel
 from edge.link import CloudLink
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")

@@ -6,7 +6,6 @@ TensorFlow on the device), the router and one link per cloud endpoint; answers u
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -15,21 +14,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from devices.device import DeviceSettings, FleetDevice
-from devices.model_slots import ModelSlots
-from devices.mqtt import BrokerAddress
-from devices.release import load_public_key, pack_bundle
+from core.codec import FLOAT32, INT4, INT8
 from edge.agent import AgentOptions, EdgeAgentService
-from edge.device_runtime import AgentRuntime
 from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
 from edge.model import EdgeModel
 from edge.privacy import PrivacyConfig, pseudonym
 from edge.router import Router, RouterConfig
 from protos.v1 import agent_pb2, agent_pb2_grpc
-from splitrank.bundle import resolve_bundle
-from splitrank.codec import FLOAT32, INT4, INT8
-from splitrank.signals import until_stopped
 
 log = logging.getLogger("splitrank.agent")
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["EdgeAgent"].full_name
@@ -84,39 +76,20 @@ class RunningAgent:
     port: int
     service: EdgeAgentService
     links: list[CloudLink]
-    fleet: FleetDevice | None = None
 
     async def stop(self, grace_s: float = 1.0) -> None:
-        """Finish in-flight requests, close the cloud channels, leave the fleet (state: offline)."""
-        if self.fleet is not None:
-            await asyncio.to_thread(self.fleet.stop)
+        """Finish in-flight requests and close the cloud channels."""
         await self.server.stop(grace_s)
         for link in self.service.links:
             await link.close()
 
 
-def _fleet_bundle(settings: AgentSettings) -> Path:
-    """The bundle a fleet-managed agent serves: the one its slots point at, or the configured one installed as the first."""
-    slots = ModelSlots(Path(settings.state_dir) / "models")
-    if slots.current is None:
-        bundle = resolve_bundle(settings.repository)
-        archive = Path(settings.state_dir) / "initial.tar.gz"
-        pack_bundle(bundle, archive)
-        slots.install(archive.read_bytes(), bundle.name)
-        slots.activate(bundle.name)
-        archive.unlink()
-    assert slots.current is not None
-    return slots.current
-
-
-async def start_agent(settings: AgentSettings) -> RunningAgent:
-    """Load everything, then listen; raises with the reason when the bundle or a setting is unusable."""
-    if settings.mqtt and not settings.device_id:
-        raise ValueError("a fleet-managed agent (mqtt) needs a device_id")
+async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) -> RunningAgent:
+    """Load everything, then listen; raises with the reason when the bundle or a setting is unusable.
+    ``bundle`` overrides ``settings.repository`` (a fleet-managed device serves its current model slot)."""
     if settings.encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {settings.encoding!r}")
-    bundle = _fleet_bundle(settings) if settings.mqtt else settings.repository
-    model = EdgeModel(bundle, variant=settings.variant, threads=settings.threads)
+    model = EdgeModel(bundle or settings.repository, variant=settings.variant, threads=settings.threads)
     router = Router(settings.router_config(), model.gain_model)
     links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
@@ -140,19 +113,4 @@ async def start_agent(settings: AgentSettings) -> RunningAgent:
     log.info("agent serving model version %s (%s, %s) on %s:%d%s; policy %s; cloud %s", model.version, model.variant, model.step.runtime,
              settings.host, port, f" and unix:{settings.unix_socket}" if settings.unix_socket else "", settings.policy,
              [link.endpoint.address for link in links] or "none")
-    fleet = None
-    if settings.mqtt:
-        broker = BrokerAddress.parse(settings.mqtt, username=settings.mqtt_username or settings.device_id or None,
-                                     password=settings.mqtt_password or None, protocol=settings.mqtt_protocol)
-        key = load_public_key(Path(settings.release_public_key)) if settings.release_public_key else None
-        fleet = FleetDevice(DeviceSettings(settings.device_id, broker, Path(settings.state_dir), public_key=key, profile=settings.profile,
-                                           telemetry_interval_s=settings.telemetry_interval_s), AgentRuntime(service, variant=settings.variant))
-        await asyncio.to_thread(fleet.start, 0.0)
-    return RunningAgent(server, port, service, links, fleet)
-
-
-async def serve_agent(settings: AgentSettings) -> None:
-    """Run until SIGTERM or SIGINT."""
-    running = await start_agent(settings)
-    await until_stopped()
-    await running.stop()
+    return RunningAgent(server, port, service, links)

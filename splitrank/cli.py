@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
+from core.bundle import BundleError, load_manifest, resolve_bundle
+from core.settings import SettingsError, load_settings
 from splitrank import __version__
 from splitrank._output import emit
-from splitrank.bundle import BundleError, load_manifest, resolve_bundle
 from splitrank.cli_fleet import broker, fleet
-from splitrank.settings import SettingsError, load_settings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the output users want
 
@@ -155,7 +155,8 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
     import asyncio
     import logging
 
-    from edge.server import AgentSettings, serve_agent
+    from edge.server import AgentSettings
+    from splitrank.device_agent import serve_device_agent
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
@@ -164,7 +165,7 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
             "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
             "encoding": encoding, "split_candidates": split_candidates, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
             "release_public_key": release_public_key})
-        asyncio.run(serve_agent(settings))
+        asyncio.run(serve_device_agent(settings))
     except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
 
@@ -182,7 +183,7 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
               help="The routed policy answers from the edge when the cloud takes longer.")
 @click.option("--policies", default="local,split,cloud,routed", show_default=True)
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("demo-report"), show_default=True)
-@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of splitrank/prices.toml.")
+@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def demo(repository: Path, data: str | None, requests: int, rate: float, deadline_ms: float, profiles: str, routed_fraction: float,
          routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
@@ -330,7 +331,7 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
     """Local-route latency through the SDK, split payload bytes and the codec's NDCG cost, on the real test split."""
     from benchmarks.edge import run_edge_benchmark
     from cloud.data.errors import DataError
-    from cloud.reports.replay import replay_test_split
+    from splitrank.reports.replay import replay_test_split
 
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     try:
@@ -344,14 +345,14 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
 
 
 @report.command("cost")
-@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of splitrank/prices.toml [default: the packaged one].")
+@click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml [default: the packaged one].")
 @click.option("--cloud-compute-ms", type=float, default=0.5, show_default=True, help="Cloud compute per request of the example.")
 @click.option("--bytes-up", type=float, default=200.0, show_default=True)
 @click.option("--bytes-down", type=float, default=80.0, show_default=True)
 @click.option("--edge-compute-us", type=float, default=100.0, show_default=True)
 def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float) -> None:
     """Explain the cost model with the numbers it uses, on one example request."""
-    from splitrank.costs import DEFAULT_PRICES, Prices, explain
+    from core.costs import DEFAULT_PRICES, Prices, explain
 
     try:
         loaded = Prices.load(prices)
@@ -373,8 +374,8 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
 def report_router(repository: Path, data: str | None, fmt: str) -> None:
     """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split."""
     from cloud.data.errors import DataError
-    from cloud.reports.replay import replay_test_split
-    from cloud.reports.router import router_report
+    from splitrank.reports.replay import replay_test_split
+    from splitrank.reports.router import router_report
 
     try:
         bundle = resolve_bundle(repository)

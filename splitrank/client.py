@@ -19,8 +19,8 @@ from typing import Any
 
 import grpc
 
+from core.routes import ROUTE_NAMES, ROUTES
 from protos.v1 import agent_pb2, agent_pb2_grpc
-from splitrank.routes import ROUTE_NAMES, ROUTES
 
 if sys.version_info >= (3, 11):
     from typing import Self

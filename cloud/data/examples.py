@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cloud.data.errors import DataError
-from splitrank.features import CONTEXT_FEATURES, context_features
+from core.features import CONTEXT_FEATURES, context_features
 
 TREND_WINDOW_DAYS = 28
 

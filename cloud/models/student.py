@@ -21,9 +21,6 @@ import tensorflow as tf
 from cloud.models.layers import LogLinearRepeat, mask_padding, scatter_to_catalogue
 from cloud.models.teacher import TREND_WEIGHT
 
-EDGE_INPUTS = ("hist_items", "hist_age", "hist_count", "context")
-EDGE_OUTPUTS = ("user_embedding", "candidate_ids", "candidate_scores")
-
 
 @dataclass(frozen=True)
 class StudentConfig:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cloud.serving.runtime import ServingModels
-from splitrank.bundle import BundleError, load_manifest, versions
+from core.bundle import BundleError, load_manifest, versions
 
 log = logging.getLogger("splitrank.cloud")
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 from cloud.models.item_stats import ItemStats
 from cloud.models.reranker import RerankerConfig, SplitReranker
 from cloud.models.teacher import Teacher, TeacherConfig
-from splitrank.bundle import load_manifest
+from core.bundle import load_manifest
 
 log = logging.getLogger("splitrank.cloud")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)

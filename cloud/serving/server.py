@@ -23,9 +23,9 @@ from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
 from cloud.serving.runtime import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
+from core.signals import until_stopped
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
-from splitrank.signals import until_stopped
 
 log = logging.getLogger("splitrank.cloud")
 SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cloud.serving.runtime import ServingModels
+from core.codec import CodecError, decode, decode_ids
+from core.features import history_arrays, request_context
 from protos.v1 import cloud_pb2
-from splitrank.codec import CodecError, decode, decode_ids
-from splitrank.features import history_arrays, request_context
 
 
 class InvalidRequest(ValueError):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from cloud.data.examples import Examples
 from cloud.models.student import Student, edge_model
+from core.edge_step import EDGE_INPUTS, load_interpreter
 
 FORMATS = ("float32", "dynamic_int8", "full_int8", "pruned_int8")
 FLOAT_OPS_IN_FULL_INT8 = ["SCATTER_ND"]
@@ -23,8 +24,7 @@ FLOAT_OPS_IN_FULL_INT8 = ["SCATTER_ND"]
 
 def edge_inputs(examples: Examples, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The edge model's inputs for a set of examples."""
-    return {"hist_items": examples.hist_items[rows], "hist_age": examples.hist_age[rows],
-            "hist_count": examples.hist_count[rows], "context": examples.context[rows]}
+    return {name: getattr(examples, name)[rows] for name in EDGE_INPUTS}
 
 
 def _representative(examples: Examples, order: list[str], samples: int, seed: int) -> Iterator[list[np.ndarray]]:
@@ -36,10 +36,8 @@ def _representative(examples: Examples, order: list[str], samples: int, seed: in
 
 
 def _input_order(float_model: bytes) -> list[str]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    names = [detail["name"] for detail in Interpreter(model_content=float_model).get_input_details()]
-    return [next(key for key in ("hist_items", "hist_age", "hist_count", "context") if key in name) for name in names]
+    names = [detail["name"] for detail in load_interpreter(float_model).interpreter.get_input_details()]
+    return [next(key for key in EDGE_INPUTS if key in name) for name in names]
 
 
 def convert(student: Student, fmt: str, calibration: Examples | None = None, *, samples: int = 300, seed: int = 0) -> bytes:

@@ -26,9 +26,9 @@ from cloud.models.student import Student, StudentConfig
 from cloud.models.teacher import Teacher, TeacherConfig
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
 from cloud.training.fitting import Progress, fit_with_early_stopping
-from edge.gain_model import GainModel, fit_gain_model, router_features
-from splitrank.bundle import write_bundle
-from splitrank.features import CONTEXT_FEATURES
+from core.bundle import write_bundle
+from core.features import CONTEXT_FEATURES
+from core.gain_model import GainModel, fit_gain_model, router_features
 
 RELEASE_AGE_DAYS = 70
 """Oldest edge release the split reranker is trained against (the Online Retail test period spans 70 days)."""
@@ -287,7 +287,7 @@ def _fit_router(dataset: Dataset, candidates: dict[str, np.ndarray], reranker: S
 
 
 def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, dict[str, float]]:
-    from edge.edge_step import EdgeStep
+    from core.edge_step import EdgeStep
 
     step = EdgeStep(blob, threads=1)
     rankings, candidates, times = [], [], []

@@ -11,7 +11,7 @@ import numpy as np
 
 from cloud.data.examples import Examples
 from cloud.evaluation import per_example_metrics
-from splitrank.costs import Prices, request_cost
+from core.costs import Prices, request_cost
 from splitrank.demo.replay import Outcome
 
 CLOUD_ROUTES = ("split", "cloud")

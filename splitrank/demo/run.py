@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from core.bundle import BundleError, resolve_bundle
+from core.costs import Prices
 from protos.v1 import cloud_pb2
-from splitrank.bundle import BundleError, resolve_bundle
-from splitrank.costs import Prices
 from splitrank.demo.replay import Request, build_requests, replay
 from splitrank.demo.report import comparison, summarize, table, write_plots
 from splitrank.demo.stack import DemoStack
@@ -59,9 +59,9 @@ def _history_bytes(request: Request) -> int:
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Everything; returns the report (also written to ``report_dir``)."""
-    from cloud.reports.replay import load_models, request_times
     from cloud.serving.runtime import compute_device
     from cloud.training.pipeline import TrainSettings, load_dataset
+    from splitrank.reports.replay import load_models, request_times
 
     unknown = sorted(set(settings.policies) - set(POLICIES))
     if unknown or "local" not in settings.policies:

@@ -10,7 +10,7 @@ import pytest
 
 from cloud.data import DataError
 from cloud.training.pipeline import TrainSettings, run_training
-from splitrank.bundle import load_manifest
+from core.bundle import load_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_learned_models_beat_popularity(tiny_bundle: Path) -> None:
 
 
 def test_edge_model_outputs_valid_candidates(tiny_bundle: Path) -> None:
-    from edge.edge_step import EdgeStep
+    from core.edge_step import EdgeStep
 
     catalogue = json.loads((tiny_bundle / "catalogue.json").read_text())["codes"]
     step = EdgeStep(tiny_bundle / "edge" / "student_full_int8.tflite")

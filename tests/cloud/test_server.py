@@ -14,8 +14,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.serving.runtime import ServingModels
 from cloud.serving.server import ServeSettings
+from core.codec import FLOAT32, INT8, encode
 from protos.v1 import cloud_pb2
-from splitrank.codec import FLOAT32, INT8, encode
 from tests.cloud.server_thread import ServerThread
 
 pytestmark = pytest.mark.slow
@@ -182,7 +182,7 @@ def test_overload_sheds_with_retry_hint(repository: Path) -> None:
 
 
 def test_compact_candidates_rerank_like_plain_lists_and_bad_ones_are_refused(server: ServerThread) -> None:
-    from splitrank.codec import decode_ids, encode_ids
+    from core.codec import decode_ids, encode_ids
 
     models = server.running.repository.current
     plain = _split_request(models, np.random.default_rng(11), k=5, encoding=FLOAT32)

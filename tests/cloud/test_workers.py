@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from core.codec import INT8, encode
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
-from splitrank.codec import INT8, encode
 from splitrank.ports import free_port
 
 pytestmark = pytest.mark.slow

@@ -7,16 +7,16 @@ import json
 import shutil
 from pathlib import Path
 
+from core.bundle import MANIFEST, sha256_file
 from devices.device import DeviceSettings, FleetDevice
 from devices.model_slots import ModelSlots
 from devices.mqtt import BrokerAddress
 from devices.release import pack_bundle
 from edge.agent import AgentOptions, EdgeAgentService
-from edge.device_runtime import AgentRuntime
 from edge.history_store import HistoryStore
 from edge.model import EdgeModel
 from edge.router import Router, RouterConfig
-from splitrank.bundle import MANIFEST, sha256_file
+from splitrank.device_agent import AgentRuntime
 
 
 def install_initial(bundle: Path, state_dir: Path) -> Path:

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.bundle import BundleError, load_manifest
 from devices.model_slots import ModelSlots
 from devices.release import pack_bundle
 from edge.model import EdgeModel
-from splitrank.bundle import BundleError, load_manifest
 from tests.devices.fleet_sim import make_version
 
 SWAPPER = """

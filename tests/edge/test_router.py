@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge.gain_model import ROUTER_FEATURES, fit_gain_model, router_features
+from core.gain_model import ROUTER_FEATURES, fit_gain_model, router_features
 from edge.link import CloudLink, Endpoint, parse_endpoints
 from edge.resilience import CircuitBreaker, RetryBudget
 from edge.router import Router, RouterConfig

@@ -27,8 +27,8 @@ def test_edge_step_runs_without_tensorflow(tiny_bundle: Path) -> None:
     script = BLOCKER + textwrap.dedent(
         f"""
         import numpy as np
-        from splitrank.bundle import load_manifest
-        from edge.edge_step import EdgeStep
+        from core.bundle import load_manifest
+        from core.edge_step import EdgeStep
         bundle = {str(tiny_bundle)!r}
         load_manifest(__import__("pathlib").Path(bundle))
         step = EdgeStep(bundle + "/edge/student_full_int8.tflite")
@@ -52,7 +52,7 @@ def test_edge_step_runs_without_tensorflow(tiny_bundle: Path) -> None:
 
 
 def test_interpreter_loader_reports_every_runtime_failure(tmp_path: Path) -> None:
-    from edge.interpreter import EdgeRuntimeError, load_interpreter
+    from core.edge_step import EdgeRuntimeError, load_interpreter
 
     broken = tmp_path / "truncated.tflite"
     broken.write_bytes(b"TFL3" + b"\0" * 10)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from splitrank.codec import FLOAT32, INT4, INT8, CodecError, decode, decode_ids, encode, encode_ids
+from core.codec import FLOAT32, INT4, INT8, CodecError, decode, decode_ids, encode, encode_ids
 
 vectors = arrays(np.float32, st.integers(1, 96), elements=st.floats(-50, 50, width=32))
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from cloud.reports.replay import Replay
 from cloud.serving.runtime import ServingModels
-from edge.gain_model import GainModel
+from core.gain_model import GainModel
+from splitrank.reports.replay import Replay
 
 FRACTIONS = tuple(round(f, 2) for f in np.linspace(0, 1, 21))
 

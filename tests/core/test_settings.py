@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrank.settings import SettingsError, load_settings
+from core.settings import SettingsError, load_settings
 
 
 @dataclass(frozen=True)

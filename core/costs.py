@@ -1,5 +1,5 @@
 """The cost model: what a request costs on each route, from prices in a TOML file users edit
-(``splitrank/prices.toml`` is the documented default; ``--prices`` points at your copy).
+(``core/prices.toml`` is the documented default; ``--prices`` points at your copy).
 
 Cloud dollars per request = (compute seconds x (GPU or CPU price / utilization) + compute seconds x
 server power x PUE x energy price) x (1 + operations overhead) + bytes down x egress price.

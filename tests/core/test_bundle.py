@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrank.bundle import BundleError, latest_bundle, load_manifest, versions, write_bundle
+from core.bundle import BundleError, latest_bundle, load_manifest, versions, write_bundle
 
 
 def _build(tmp: Path) -> tuple[dict, dict, list]:

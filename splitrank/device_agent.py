@@ -1,19 +1,30 @@
-"""The agent as the fleet client sees it (``devices.device.DeviceRuntime``): its counters, a probe of
-its model's health, live config and model swaps."""
+"""``splitrank run-agent``: the edge agent, joined to a fleet over MQTT when ``mqtt`` is set.
+
+The agent (``edge/``) and the fleet client (``devices/``) know nothing of each other; this module
+adapts the one to the other (``AgentRuntime`` is the ``devices.device.DeviceRuntime`` of a running
+agent: its counters, a probe of its model's health, live config and model swaps).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import numpy as np
 
-from devices.device import Health
+from core.bundle import resolve_bundle
+from core.costs import Prices
+from core.signals import until_stopped
+from devices.device import DeviceSettings, FleetDevice, Health
+from devices.model_slots import ModelSlots
+from devices.mqtt import BrokerAddress
+from devices.release import load_public_key, pack_bundle
 from edge.agent import EdgeAgentService
 from edge.link import CloudLink, parse_endpoints
 from edge.model import EdgeModel, HistoryEntry
+from edge.server import AgentSettings, start_agent
 from protos.v1 import fleet_pb2
-from splitrank.costs import Prices
 
 PROBES = 30
 
@@ -84,3 +95,41 @@ class AgentRuntime:
         energy = stats.edge_us_total / 1e6 * self.prices.active_power_w + (up + down) * self.prices.radio_joules_per_byte
         return {"local": stats.routes["local"], "split": stats.routes["split"], "cloud": stats.routes["cloud"],
                 "degraded": sum(stats.degraded.values()), "errors": stats.errors, "bytes_up": up, "bytes_down": down, "energy_joules": energy}
+
+
+def fleet_bundle(settings: AgentSettings) -> Path:
+    """The bundle a fleet-managed agent serves: the one its slots point at, or the configured one installed as the first."""
+    slots = ModelSlots(Path(settings.state_dir) / "models")
+    if slots.current is None:
+        bundle = resolve_bundle(settings.repository)
+        archive = Path(settings.state_dir) / "initial.tar.gz"
+        pack_bundle(bundle, archive)
+        slots.install(archive.read_bytes(), bundle.name)
+        slots.activate(bundle.name)
+        archive.unlink()
+    assert slots.current is not None
+    return slots.current
+
+
+def fleet_device(settings: AgentSettings, service: EdgeAgentService) -> FleetDevice:
+    """The fleet client of a running agent (not started)."""
+    broker = BrokerAddress.parse(settings.mqtt, username=settings.mqtt_username or settings.device_id or None,
+                                 password=settings.mqtt_password or None, protocol=settings.mqtt_protocol)
+    key = load_public_key(Path(settings.release_public_key)) if settings.release_public_key else None
+    return FleetDevice(DeviceSettings(settings.device_id, broker, Path(settings.state_dir), public_key=key, profile=settings.profile,
+                                      telemetry_interval_s=settings.telemetry_interval_s), AgentRuntime(service, variant=settings.variant))
+
+
+async def serve_device_agent(settings: AgentSettings) -> None:
+    """Run the agent (and its fleet client when ``settings.mqtt`` is set) until SIGTERM or SIGINT;
+    on the way out the device leaves the fleet (state: offline), then in-flight requests finish."""
+    if settings.mqtt and not settings.device_id:
+        raise ValueError("a fleet-managed agent (mqtt) needs a device_id")
+    running = await start_agent(settings, bundle=fleet_bundle(settings) if settings.mqtt else None)
+    fleet = fleet_device(settings, running.service) if settings.mqtt else None
+    if fleet is not None:
+        await asyncio.to_thread(fleet.start, 0.0)
+    await until_stopped()
+    if fleet is not None:
+        await asyncio.to_thread(fleet.stop)
+    await running.stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrank.costs import DEFAULT_PRICES, Prices, request_cost
+from core.costs import DEFAULT_PRICES, Prices, request_cost
 
 
 def test_packaged_prices_and_arithmetic() -> None:
