@@ -1,0 +1,5 @@
+"""``python -m splitrank`` is the ``splitrank`` command."""
+
+from splitrank.cli import main
+
+main()
