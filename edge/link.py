@@ -3,6 +3,7 @@ breaker, the RTT (EWMA) and the server's latest load hint, and the bytes sent an
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,8 @@ class CloudLink:
     """EWMA of the network part of a call (call time minus the server's queue and compute time)."""
     queue_wait_s: float = 0.0
     """The server's estimated wait for a new request, from its latest load hint."""
+    loss: float = 0.0
+    """EWMA of the share of calls that got no answer (unreachable, timed out, abandoned at the deadline)."""
     backoff_until: float = 0.0
     stats: LinkStats = field(default_factory=LinkStats)
 
@@ -108,11 +111,18 @@ class CloudLink:
         started = time.monotonic()
         try:
             response: cloud_pb2.CloudRankResponse = await method(request, timeout=timeout_s)
+        except asyncio.CancelledError:  # the agent stopped waiting at the app's deadline: a timeout, as the router must learn
+            self.stats.failures += 1
+            self._timed_out(started)
+            self.breaker.record(False)
+            raise
         except grpc.aio.AioRpcError as err:
             self.stats.failures += 1
             code = err.code()
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:  # a lower bound of the RTT, which the router must learn
-                self.rtt_s = 0.8 * self.rtt_s + 0.2 * (time.monotonic() - started)
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                self._timed_out(started)
+            elif code == grpc.StatusCode.UNAVAILABLE:
+                self.loss = 0.9 * self.loss + 0.1
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 hint_ms = float(dict(err.trailing_metadata() or ()).get("retry-after-ms", "50"))
                 self.backoff_until = time.monotonic() + hint_ms / 1000
@@ -123,12 +133,18 @@ class CloudLink:
                 self.breaker.record(False)
             raise CloudCallFailed(f"cloud {self.endpoint.name}: {code.name}", code) from None
         elapsed = time.monotonic() - started
+        self.loss *= 0.9
         self.breaker.record(True)
         self.stats.bytes_down += response.ByteSize()
         network = max(elapsed - (response.queue_ms + response.compute_ms) / 1000, 0.0)
         self.rtt_s = 0.8 * self.rtt_s + 0.2 * network
         self.queue_wait_s = response.load.estimated_wait_ms / 1000
         return response
+
+    def _timed_out(self, started: float) -> None:
+        """The wait is a lower bound of the RTT, which the router must learn; no answer counts as loss."""
+        self.rtt_s = 0.8 * self.rtt_s + 0.2 * (time.monotonic() - started)
+        self.loss = 0.9 * self.loss + 0.1
 
     async def close(self) -> None:
         """Close the channel."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from core.bundle import load_manifest, resolve_bundle
 from core.edge_step import EdgeResult, EdgeStep
-from core.features import history_arrays, request_context
+from core.features import history_columns, request_context
 from core.gain_model import GainModel
 
 DEFAULT_VARIANT = "full_int8"
@@ -56,13 +56,17 @@ class EdgeModel:
 
     def encode_history(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded (ids, age, count) arrays, most recent first; raises InvalidInput naming the bad entry."""
-        entries = []
-        for slot, entry in enumerate(history[: self.history_len]):
-            index = self.index.get(entry.item_id)
-            if index is None:
-                raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} is not in the catalogue of model version {self.version}")
-            entries.append((index, entry.item_id, entry.age_days, entry.count))
-        return history_arrays(entries, self.history_len, InvalidInput)
+        kept = history[: self.history_len]
+        return self.encode_columns([e.item_id for e in kept], [e.age_days for e in kept], [e.count for e in kept])
+
+    def encode_columns(self, item_ids: Sequence[str], ages: Sequence[float], counts: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``encode_history`` from parallel columns (item codes, days since bought, baskets): the hot path."""
+        item_ids = item_ids[: self.history_len]
+        indices = [self.index.get(code, 0) for code in item_ids]
+        if 0 in indices:
+            slot = indices.index(0)
+            raise InvalidInput(f"history[{slot}].item_id {item_ids[slot]!r} is not in the catalogue of model version {self.version}")
+        return history_columns(indices, item_ids, ages, counts, self.history_len, InvalidInput)
 
     @staticmethod
     def context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:

@@ -1,12 +1,21 @@
-"""The per-request router: which route (local, split, cloud) and which cloud endpoint.
+"""The per-request router: which route (local, split, cloud) and which cloud endpoint. It owns routing:
+the agent runs its decision, failover keeps its route, and the decision says whether a local answer is a
+degradation (a cloud route that was wanted and not served) or simply the route chosen.
 
-Policies: ``local``, ``split`` and ``cloud`` always take that route; ``threshold`` sends the requests
-the edge is least sure of (smallest top-1/top-2 score margin); ``learned`` sends those with the
-highest gain predicted by the bundle's gain model. Both of the last two hold a target cloud-call
-fraction, or the fraction a dollar budget per hour pays for, whichever is lower, with a feedback
-controller: the threshold is the (1 - target) quantile of recent scores, and an integral term adds
-back what the latency check and open breakers took away. A cloud route is taken only when the
-deadline left covers the endpoint's expected latency (RTT + the server's queue wait) plus a margin.
+The router decides from what the device knows now (``RouteSignals``): how sure the edge step is, the
+age of the popularity prior the edge model uses (and of the model), the request's value to the app, and
+each endpoint's network (RTT estimate, loss, the server's queue wait, the breaker). Policies:
+``local``, ``split`` and ``cloud`` always take that route; ``threshold`` sends the requests the edge is
+least sure of (smallest top-1/top-2 score margin); ``learned`` scores each request the way DCAF allocates
+compute: expected gain x value, where the expected gain is the bundle's gain model times the chance the
+answer arrives (1 - the link's loss) and value is the app's, relative to what the device has seen. A
+request goes to the cloud when its score clears the price of a call, the budget multiplier the controller
+holds (the cheapest endpoint that fits is called): the gain model's own threshold for
+the target cloud fraction (the same for every device of a release, so a device with a stale prior sends
+more), and at most the target fraction of this device's recent requests (the (1 - target) quantile of
+its recent scores, with an integral term that adds back what the latency check and open breakers took
+away). The target is capped by what a dollar budget per hour pays for. A cloud route is taken only when
+the deadline left covers the endpoint's expected latency (RTT + the server's queue wait) plus a margin.
 The config can be replaced live (``update``).
 """
 
@@ -19,12 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from core.gain_model import GainModel
+from core.edge_step import EdgeResult
+from core.gain_model import GainModel, router_features
 from edge.link import CloudLink
 
 POLICIES = ("local", "split", "cloud", "threshold", "learned")
+CHOOSING_POLICIES = ("threshold", "learned")
+"""Policies that choose per request; the others always want one route."""
 DEADLINE_TOO_SHORT = "deadline too short for the cloud"
 NO_ENDPOINT = "no cloud endpoint configured"
+CIRCUIT_OPEN = "circuit open"
 ROUTING_REASONS = (DEADLINE_TOO_SHORT, NO_ENDPOINT)
 """Why the threshold and learned policies may keep a request local without that being a degradation."""
 REFRESH_EVERY = 16
@@ -39,8 +52,12 @@ class RouterConfig:
     cloud_route: str = "split"
     """Route ``threshold`` and ``learned`` send to: ``split`` (u + candidates, history stays) or ``cloud`` (raw history)."""
     target_cloud_fraction: float = 0.3
+    """At most this share of requests goes to the cloud (a budget, not a quota: a fresh device may send fewer)."""
     budget_usd_per_hour: float = 0.0
     """0 = no dollar budget; else the cloud-call fraction is capped at what it pays for."""
+    budget_multiplier: float | None = None
+    """The learned policy's price of a cloud call in expected NDCG@10 gain (DCAF's lambda), when a fleet
+    controller holds it; None = the gain model's threshold for the target fraction on its validation split."""
     latency_margin_ms: float = 5.0
     cloud_timeout_ms: float = 0.0
     """Longest wait for a cloud call the router chose itself (an optional improvement), after which the edge
@@ -59,8 +76,28 @@ class RouterConfig:
 
 
 @dataclass(frozen=True)
+class RouteSignals:
+    """What the device knows about one request when it routes it."""
+
+    result: EdgeResult
+    hist_items: np.ndarray
+    context: np.ndarray
+    prior_age_days: float
+    """Age of the popularity prior the edge model ranked with (the model's release day until a fresher prior is pushed)."""
+    model_age_days: float
+    value: float = 0.0
+    """What the request is worth to the app (e.g. the basket value it expects); 0 = unknown."""
+
+    def features(self) -> np.ndarray:
+        """The gain model's features of this request (``core.gain_model.ROUTER_FEATURES``)."""
+        result = self.result
+        return router_features(result.candidate_ids, result.candidate_scores, self.hist_items, self.context, self.prior_age_days)[0]
+
+
+@dataclass(frozen=True)
 class Decision:
-    """Where one request goes; ``link`` is None on the local route; ``reason`` says why when a cloud route was wanted but not taken."""
+    """Where one request goes; ``link`` is None on the local route; ``reason`` says why when a cloud route was
+    wanted but not taken, and ``degraded`` whether the local answer then counts as a degradation."""
 
     route: str
     link: CloudLink | None
@@ -68,6 +105,23 @@ class Decision:
     wanted: str = ""
     timeout_s: float | None = None
     """Cap on the cloud call (the router's cloud_timeout_ms for routes it chose), None = the deadline left."""
+    degraded: bool = False
+
+
+class ValueScale:
+    """The app's request values relative to their running mean, so a value weighs the gain without moving
+    the budget; a request without a value counts as an average one."""
+
+    def __init__(self, halflife: int = 500) -> None:
+        self._decay = 0.5 ** (1 / halflife)
+        self._mean = 0.0
+
+    def weight(self, value: float) -> float:
+        """value / the mean value seen so far (1 for an unknown value or before any value)."""
+        if value <= 0 or not np.isfinite(value):
+            return 1.0
+        self._mean = value if self._mean == 0 else self._decay * self._mean + (1 - self._decay) * value
+        return value / self._mean
 
 
 class Router:
@@ -82,8 +136,8 @@ class Router:
         self._seen = 0
         self._threshold: float | None = None
         self._correction = 0.0
-        self._fraction = config.target_cloud_fraction
         self._arrivals: deque[float] = deque(maxlen=1000)
+        self._values = ValueScale()
 
     def update(self, **changes: Any) -> RouterConfig:
         """Replace config fields live; raises ValueError and keeps the old config when the new one is invalid."""
@@ -115,51 +169,68 @@ class Router:
                 target = min(target, self.config.budget_usd_per_hour / (price * per_hour))
         return target
 
-    def _score(self, features: np.ndarray) -> float:
-        """Higher = more worth a cloud call."""
-        if self.config.policy == "learned":
-            assert self.gain_model is not None
-            return float(self.gain_model.predict(features, self.config.cloud_route)[0])
-        return -float(features[0])  # threshold: a small top-1/top-2 margin = an unsure edge
+    def budget_multiplier(self, target: float) -> float:
+        """The score a request must reach (the learned policy's lambda): held by the fleet, or the gain model's
+        threshold for ``target`` on its validation split; -inf for the threshold policy (its scores have no units)."""
+        if self.config.policy != "learned" or self.gain_model is None:
+            return -np.inf
+        if self.config.budget_multiplier is not None:
+            return self.config.budget_multiplier
+        return self.gain_model.threshold_for(target, self.config.cloud_route)
 
-    def _wants_cloud(self, features: np.ndarray, links: list[CloudLink]) -> bool:
+    def _score(self, signals: RouteSignals, links: list[CloudLink]) -> float:
+        """Higher = more worth a cloud call."""
+        if self.config.policy != "learned":
+            margin = signals.result.candidate_scores
+            return -float(margin[0] - margin[1])  # threshold: a small top-1/top-2 margin = an unsure edge
+        assert self.gain_model is not None
+        gain = float(self.gain_model.predict(signals.features(), self.config.cloud_route)[0])
+        arrives = max((1.0 - link.loss for link in links), default=1.0)
+        return gain * arrives * self._values.weight(signals.value)
+
+    def _wants_cloud(self, signals: RouteSignals, links: list[CloudLink]) -> bool:
         target = self.target_fraction(links)
-        score = self._score(features)
+        score = self._score(signals, links)
         self._scores[self._seen % len(self._scores)] = score
         self._seen += 1
         if target <= 0:
             return False
         if target >= 1:
             return True
-        if self._seen < 20 and self.config.policy == "learned" and self.gain_model is not None:
-            return score >= self.gain_model.threshold_for(target, self.config.cloud_route)
+        floor = self.budget_multiplier(target)
+        if self._seen < 20 and np.isfinite(floor):
+            return score >= floor
         if self._threshold is None or self._seen % REFRESH_EVERY == 0:  # a quantile per request would cost more than the edge step
             quantile = float(np.clip(1.0 - target - self._correction, 0.0, 1.0))
-            self._threshold = float(np.quantile(self._recent(), quantile))
+            self._threshold = max(float(np.quantile(self._recent(), quantile)), floor)
         return score >= self._threshold
 
-    def decide(self, features: np.ndarray | None, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
+    def decide(self, signals: RouteSignals | None, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
         """The route for one request (``forced`` by the app, else by the policy) and the endpoint to call;
-        ``features`` (router_features of the request) are needed by the threshold and learned policies only."""
+        ``signals`` are needed by the threshold and learned policies only."""
         self._arrivals.append(time.monotonic())
         policy = self.config.policy
+        choosing = not forced and policy in CHOOSING_POLICIES
         if forced:
             wanted = forced
-        elif policy in ("local", "split", "cloud"):
+        elif not choosing:
             wanted = policy
         else:
-            if features is None:
-                raise ValueError(f"the {policy} policy needs the request's router features")
-            wanted = self.config.cloud_route if self._wants_cloud(features, links) else "local"
-        cap = self.config.cloud_timeout_ms / 1000 if not forced and policy in ("threshold", "learned") and self.config.cloud_timeout_ms else None
+            if signals is None:
+                raise ValueError(f"the {policy} policy needs the request's route signals")
+            wanted = self.config.cloud_route if self._wants_cloud(signals, links) else "local"
+        cap = self.config.cloud_timeout_ms / 1000 if choosing and self.config.cloud_timeout_ms else None
         if cap is not None:
             deadline_left_s = cap if deadline_left_s is None else min(deadline_left_s, cap)
-        decision = replace(self._pick(wanted, deadline_left_s, links), timeout_s=cap)
-        if not forced and policy in ("threshold", "learned"):
+        decision = self._pick(wanted, deadline_left_s, links)
+        # a route the app or an always-cloud policy asked for and not taken is a degradation; the choosing policies
+        # staying local because no cloud can answer in time (or none is configured) is routing
+        degraded = bool(decision.reason) and (not choosing or decision.reason not in ROUTING_REASONS)
+        if choosing:
             took = 1.0 if decision.route != "local" else 0.0
             wanted_cloud = 1.0 if wanted != "local" else 0.0
             self._correction = float(np.clip(self._correction + 0.01 * (wanted_cloud - took), 0.0, 0.3))
-        return decision
+        return replace(decision, timeout_s=cap, degraded=degraded)
 
     def _pick(self, wanted: str, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
         if wanted == "local":
@@ -173,8 +244,8 @@ class Router:
         for link in sorted(fits, key=lambda link: (link.endpoint.usd_per_call, link.expected_latency_s())):
             if link.available():
                 return Decision(wanted, link, "", wanted)
-        return Decision("local", None, "circuit open", wanted)
+        return Decision("local", None, CIRCUIT_OPEN, wanted)
 
-    def failover(self, failed: CloudLink, deadline_left_s: float | None, links: list[CloudLink]) -> CloudLink | None:
-        """Another endpoint that fits the deadline left, for one retry after ``failed``."""
-        return self._pick("split", deadline_left_s, [link for link in links if link is not failed]).link
+    def failover(self, decision: Decision, failed: CloudLink, deadline_left_s: float | None, links: list[CloudLink]) -> CloudLink | None:
+        """Another endpoint for ``decision``'s route that fits the deadline left, for one retry after ``failed``."""
+        return self._pick(decision.route, deadline_left_s, [link for link in links if link is not failed]).link

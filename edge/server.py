@@ -15,11 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from core.codec import FLOAT32, INT4, INT8
-from edge.agent import AgentOptions, EdgeAgentService
+from edge.agent import EdgeAgentService
 from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
 from edge.model import EdgeModel
 from edge.privacy import PrivacyConfig, pseudonym
+from edge.ranking import AgentOptions
 from edge.router import Router, RouterConfig
 from protos.v1 import agent_pb2, agent_pb2_grpc
 

@@ -1,6 +1,6 @@
 """splitrank: edge-and-cloud split inference for recommendation ranking.
 
-The top layer: the client SDK apps use (``Client``, ``AsyncClient``), the ``splitrank`` command line,
+The top layer: the client SDK apps use (``Client``, ``AsyncClient``; ``EdgeRanker`` ranks inside the app's own process), the ``splitrank`` command line,
 the demo and the reports. The programs it drives live beside it (``edge/``, ``cloud/``, ``devices/``),
 on the ground layer (``core/``) and the contracts (``protos/``).
 
@@ -8,6 +8,8 @@ on the ground layer (``core/``) and the contracts (``protos/``).
     with Client("127.0.0.1:50061") as client:
         ranking = client.rank([("85123A", 3.0, 2)], k=10)
 """
+
+from typing import TYPE_CHECKING, Any
 
 from splitrank.client import (
     AgentUnavailableError,
@@ -19,6 +21,9 @@ from splitrank.client import (
     SplitrankError,
 )
 
+if TYPE_CHECKING:
+    from splitrank.inprocess import EdgeRanker
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -26,8 +31,18 @@ __all__ = [
     "AsyncClient",
     "Client",
     "DeadlineExceededError",
+    "EdgeRanker",
     "InvalidRequestError",
     "Ranking",
     "SplitrankError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``EdgeRanker`` loads the edge runtime (numpy, the TFLite interpreter) only when an app asks for it."""
+    if name == "EdgeRanker":
+        from splitrank.inprocess import EdgeRanker
+
+        return EdgeRanker
+    raise AttributeError(f"module 'splitrank' has no attribute {name!r}")

@@ -20,7 +20,7 @@ from typing import Any
 import grpc
 
 from core.routes import ROUTE_NAMES, ROUTES
-from protos.v1 import agent_pb2, agent_pb2_grpc
+from protos.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -66,29 +66,41 @@ class Ranking:
     cloud_endpoint: str
 
 
-def build_request(history: HistoryLike | None, user_id: str | None, context: Mapping[str, Any] | None, k: int,
-                  route: str | None) -> agent_pb2.RankRequest:
-    """The wire request; raises InvalidRequestError for arguments that cannot be sent."""
+def check_arguments(history: HistoryLike | None, user_id: str | None, k: int, route: str | None, value: float | None) -> None:
+    """Raise InvalidRequestError for arguments no ranker can take (the agent checks the rest)."""
     if (history is None) == (user_id is None):
         raise InvalidRequestError("pass exactly one of history or user_id")
     if k < 0:
         raise InvalidRequestError(f"k must be >= 1 (0 = the agent's default), got {k}")
-    request = agent_pb2.RankRequest(k=k)
+    if route is not None and route not in ROUTES:
+        raise InvalidRequestError(f"route must be one of {sorted(ROUTES)}, got {route!r}")
+    if value is not None and not value >= 0:
+        raise InvalidRequestError(f"value must be >= 0 (0 = unknown), got {value}")
+
+
+def history_entry(entry: tuple[str, float, float] | Mapping[str, Any]) -> tuple[str, float, float]:
+    """(item_id, age_days, count) of one history entry given as a tuple or a dict."""
+    if isinstance(entry, Mapping):
+        return str(entry["item_id"]), float(entry.get("age_days", 0.0)), float(entry.get("count", 1.0))
+    item_id, age, count = entry
+    return str(item_id), float(age), float(count)
+
+
+def build_request(history: HistoryLike | None, user_id: str | None, context: Mapping[str, Any] | None, k: int,
+                  route: str | None, value: float | None = None) -> agent_pb2.RankRequest:
+    """The wire request; raises InvalidRequestError for arguments that cannot be sent."""
+    check_arguments(history, user_id, k, route, value)
+    request = agent_pb2.RankRequest(k=k, value=value or 0.0)
     if route is not None:
-        if route not in ROUTES:
-            raise InvalidRequestError(f"route must be one of {sorted(ROUTES)}, got {route!r}")
         request.route = ROUTES[route]
     if user_id is not None:
         request.user_id = user_id
     else:
         request.history.SetInParent()
-        for entry in history or ():
-            item_id, age, count = ((entry["item_id"], entry.get("age_days", 0.0), entry.get("count", 1.0)) if isinstance(entry, Mapping)
-                                   else entry)
-            request.history.items.add(item_id=str(item_id), age_days=float(age), count=float(count))
+        request.history.items.extend([common_pb2.HistoryItem(item_id=i, age_days=a, count=c) for i, a, c in map(history_entry, history or ())])
     try:
-        for key, value in (context or {}).items():
-            setattr(request.context, key, value)
+        for key, setting in (context or {}).items():
+            setattr(request.context, key, setting)
     except (AttributeError, TypeError, ValueError) as err:
         raise InvalidRequestError(f"context: {err} (keys: unix_time_s, days_since_last_basket, previous_baskets)") from None
     return request
@@ -122,9 +134,10 @@ class Client:
         self._stub = agent_pb2_grpc.EdgeAgentStub(self._channel)
 
     def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
-             k: int = 10, deadline_s: float | None = None, route: str | None = None) -> Ranking:
-        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud."""
-        request = build_request(history, user_id, context, k, route)
+             k: int = 10, deadline_s: float | None = None, route: str | None = None, value: float | None = None) -> Ranking:
+        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud; ``value``
+        (e.g. the basket value the app expects) lets the router weigh this request against others."""
+        request = build_request(history, user_id, context, k, route, value)
         try:
             return to_ranking(self._stub.Rank(request, timeout=deadline_s or self.default_deadline_s))
         except grpc.RpcError as err:
@@ -159,9 +172,10 @@ class AsyncClient:
         self._stub = agent_pb2_grpc.EdgeAgentStub(self._channel)
 
     async def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
-                   k: int = 10, deadline_s: float | None = None, route: str | None = None) -> Ranking:
-        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud."""
-        request = build_request(history, user_id, context, k, route)
+                   k: int = 10, deadline_s: float | None = None, route: str | None = None, value: float | None = None) -> Ranking:
+        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud; ``value``
+        (e.g. the basket value the app expects) lets the router weigh this request against others."""
+        request = build_request(history, user_id, context, k, route, value)
         try:
             return to_ranking(await self._stub.Rank(request, timeout=deadline_s or self.default_deadline_s))
         except grpc.RpcError as err:

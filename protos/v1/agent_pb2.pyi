@@ -8,18 +8,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RankRequest(_message.Message):
-    __slots__ = ("user_id", "history", "context", "k", "route")
+    __slots__ = ("user_id", "history", "context", "k", "route", "value")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     history: History
     context: _common_pb2.RequestContext
     k: int
     route: _common_pb2.Route
-    def __init__(self, user_id: _Optional[str] = ..., history: _Optional[_Union[History, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., k: _Optional[int] = ..., route: _Optional[_Union[_common_pb2.Route, str]] = ...) -> None: ...
+    value: float
+    def __init__(self, user_id: _Optional[str] = ..., history: _Optional[_Union[History, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., k: _Optional[int] = ..., route: _Optional[_Union[_common_pb2.Route, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class History(_message.Message):
     __slots__ = ("items",)

@@ -12,9 +12,10 @@ from devices.device import DeviceSettings, FleetDevice
 from devices.model_slots import ModelSlots
 from devices.mqtt import BrokerAddress
 from devices.release import pack_bundle
-from edge.agent import AgentOptions, EdgeAgentService
+from edge.agent import EdgeAgentService
 from edge.history_store import HistoryStore
 from edge.model import EdgeModel
+from edge.ranking import AgentOptions
 from edge.router import Router, RouterConfig
 from splitrank.device_agent import AgentRuntime
 

@@ -5,22 +5,39 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.edge_step import EdgeResult
 from core.gain_model import ROUTER_FEATURES, fit_gain_model, router_features
 from edge.link import CloudLink, Endpoint, parse_endpoints
 from edge.resilience import CircuitBreaker, RetryBudget
-from edge.router import Router, RouterConfig
+from edge.router import Decision, Router, RouterConfig, RouteSignals
+
+AGE = ROUTER_FEATURES.index("model_age_days")
 
 
-def _model(rng: np.random.Generator):
-    features = rng.normal(size=(2000, len(ROUTER_FEATURES)))
-    gains = {"split": features[:, 0] * 0.1 + rng.normal(0, 0.01, 2000), "cloud": features[:, 1] * 0.1}
+def _signals(rng: np.random.Generator, n: int, *, prior_age_days: float | None = None, value: float = 0.0) -> list[RouteSignals]:
+    """Edge outputs of n requests, with random prior ages (0-70 days) unless given."""
+    out = []
+    for _ in range(n):
+        ids = rng.permutation(np.arange(1, 200))[:16].astype(np.int32)
+        scores = -np.sort(-rng.normal(size=16)).astype(np.float32)
+        hist = np.concatenate([ids[: rng.integers(0, 8)], np.zeros(8, np.int32)])[:8]
+        age = float(rng.uniform(0, 70)) if prior_age_days is None else prior_age_days
+        out.append(RouteSignals(EdgeResult(np.zeros(4, np.float32), ids, scores), hist, rng.random(5).astype(np.float32), age, age, value))
+    return out
+
+
+def _model(rng: np.random.Generator, signals: list[RouteSignals]):
+    """A gain model where the split route gains with an unsure edge (small margin) and a stale prior."""
+    features = np.stack([s.features() for s in signals])
+    gains = {"split": -features[:, 0] * 0.05 + features[:, AGE] * 0.001 + rng.normal(0, 0.005, len(features)), "cloud": features[:, 1] * 0.1}
     return fit_gain_model(features, gains), features
 
 
 def test_gain_model_recovers_a_linear_signal() -> None:
-    model, features = _model(np.random.default_rng(0))
+    rng = np.random.default_rng(0)
+    model, features = _model(rng, _signals(rng, 2000))
     predicted = model.predict(features, "split")
-    assert np.corrcoef(predicted, features[:, 0])[0, 1] > 0.99
+    assert np.corrcoef(predicted, -features[:, 0] * 0.05 + features[:, AGE] * 0.001)[0, 1] > 0.95
 
 
 def test_router_features_match_one_by_one_and_batched() -> None:
@@ -37,17 +54,63 @@ def test_router_features_match_one_by_one_and_batched() -> None:
 
 @pytest.mark.parametrize("target", [0.1, 0.3, 0.7])
 def test_learned_policy_holds_the_target_fraction(target: float) -> None:
-    model, features = _model(np.random.default_rng(2))
+    rng = np.random.default_rng(2)
+    signals = _signals(rng, 2000)
+    model, features = _model(rng, signals)
     router = Router(RouterConfig(policy="learned", target_cloud_fraction=target), model)
     link = CloudLink(Endpoint("c", "127.0.0.1:1"))
-    routes = [router.decide(f, None, 1.0, [link]).route for f in features]
+    routes = [router.decide(s, None, 1.0, [link]).route for s in signals]
     assert abs(np.mean([r == "split" for r in routes[200:]]) - target) < 0.05
     chosen = np.array([r == "split" for r in routes])
-    assert features[chosen, 0].mean() > features[~chosen, 0].mean()  # it sends the requests that gain most
+    assert features[chosen, 0].mean() < features[~chosen, 0].mean()  # it sends the requests that gain most
+
+
+def test_a_stale_prior_sends_more_requests_to_the_cloud() -> None:
+    rng = np.random.default_rng(4)
+    model, _ = _model(rng, _signals(rng, 2000))
+    link = CloudLink(Endpoint("c", "127.0.0.1:1"))
+    shares = {}
+    for age in (1.0, 60.0):  # one router per device, the same release and target: the fleet-wide price of a call
+        router = Router(RouterConfig(policy="learned", target_cloud_fraction=0.3), model)
+        shares[age] = np.mean([router.decide(s, None, 1.0, [link]).route == "split" for s in _signals(rng, 600, prior_age_days=age)])
+    assert shares[60.0] > shares[1.0] + 0.1 and shares[60.0] <= 0.35, shares
+
+
+def test_valuable_requests_and_a_lossy_link_weigh_the_score() -> None:
+    rng = np.random.default_rng(5)
+    model, _ = _model(rng, _signals(rng, 2000))
+    router = Router(RouterConfig(policy="learned", target_cloud_fraction=0.5), model)
+    link = CloudLink(Endpoint("c", "127.0.0.1:1"))
+    signals = _signals(rng, 1000, prior_age_days=30.0)
+    valued = [RouteSignals(s.result, s.hist_items, s.context, 30.0, 30.0, value=10.0 if i % 2 else 1.0) for i, s in enumerate(signals)]
+    routes = [router.decide(s, None, 1.0, [link]).route for s in valued]
+    high = np.mean([r == "split" for r in routes[201::2]])
+    low = np.mean([r == "split" for r in routes[200::2]])
+    assert high > low + 0.3, (high, low)
+    score = router._score(signals[0], [link])
+    link.loss = 0.5
+    assert router._score(signals[0], [link]) == pytest.approx(score * 0.5, rel=1e-3)
+
+
+def test_failover_keeps_the_route_and_a_degradation_is_the_routers_call() -> None:
+    router = Router(RouterConfig(policy="cloud"), None)
+    first, second = CloudLink(Endpoint("a", "127.0.0.1:1")), CloudLink(Endpoint("b", "127.0.0.1:2"))
+    decision = router.decide(None, None, 1.0, [first, second])
+    assert (decision.route, decision.link) == ("cloud", first) and not decision.degraded
+    assert router.failover(decision, first, 1.0, [first, second]) is second
+    assert router.failover(Decision("split", first), first, 1.0, [first, second]) is second
+    too_short = router.decide(None, None, 0.001, [first])
+    assert too_short.route == "local" and too_short.degraded  # the policy wanted the cloud: a local answer is a degradation
+    learned = Router(RouterConfig(policy="learned", target_cloud_fraction=1.0), _model(np.random.default_rng(6), _signals(np.random.default_rng(6), 300))[0])
+    kept = learned.decide(_signals(np.random.default_rng(7), 1)[0], None, 0.001, [first])
+    assert kept.route == "local" and kept.reason == "deadline too short for the cloud" and not kept.degraded  # routing, not degradation
+    forced = learned.decide(_signals(np.random.default_rng(7), 1)[0], "split", 0.001, [first])
+    assert forced.route == "local" and forced.degraded
 
 
 def test_budget_caps_the_fraction_and_config_changes_live() -> None:
-    model, _ = _model(np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    model, _ = _model(rng, _signals(rng, 500))
     router = Router(RouterConfig(policy="learned", target_cloud_fraction=0.5, budget_usd_per_hour=1.0), model)
     link = CloudLink(Endpoint("c", "127.0.0.1:1", usd_per_call=0.001))
     router._arrivals.extend([0.0, 3.6])  # one request per 3.6 s = 1,000 per hour -> $1/h pays for every request

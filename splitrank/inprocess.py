@@ -1,0 +1,134 @@
+"""``EdgeRanker``: the device's ranking inside the app's own process, for apps that ship the model
+themselves (the way mobile apps run on-device rankers). It runs the TFLite edge step and the router in
+the caller's thread and calls the cloud itself; the same ``rank(...)`` and ``Ranking`` as ``Client``.
+
+    from splitrank import EdgeRanker
+
+    with EdgeRanker("models", cloud="cloud.example:50051") as ranker:
+        ranking = ranker.rank([("85123A", 3.0, 2)], k=10, deadline_s=0.1)
+
+The local route never leaves the calling thread. Cloud calls run on one background event loop (grpc.aio,
+one channel per endpoint); the caller waits until the deadline's margin at most, then takes the edge answer,
+marked degraded, as the agent does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+from edge.history_store import HistoryStore
+from edge.link import CloudLink, parse_endpoints
+from edge.model import DEFAULT_VARIANT, EdgeModel, InvalidInput
+from edge.ranking import DEADLINE, AgentOptions, Answer, EdgeModelFailed, RankingEngine, RankQuery
+from edge.router import Router, RouterConfig
+from splitrank.client import HistoryLike, InvalidRequestError, Ranking, SplitrankError, check_arguments, history_entry
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self
+
+CONTEXT_KEYS = ("unix_time_s", "days_since_last_basket", "previous_baskets")
+
+
+class EdgeRanker:
+    """Ranks in-process with one bundle's edge model; thread-safe (one request at a time runs the edge step)."""
+
+    def __init__(self, bundle: str | Path, *, cloud: str = "", policy: str = "learned", target_cloud_fraction: float = 0.3,
+                 cloud_route: str = "split", variant: str = DEFAULT_VARIANT, threads: int = 1, default_deadline_s: float = 0.25,
+                 histories: str | Path | None = None) -> None:
+        """``bundle``: a model repository (its newest valid bundle) or one bundle directory; ``cloud``: endpoints as
+        ``run-agent --cloud`` takes them (``name=host:port@usd_per_call;...``; empty = local only)."""
+        model = EdgeModel(Path(bundle), variant=variant, threads=threads)
+        router = Router(RouterConfig(policy=policy, cloud_route=cloud_route, target_cloud_fraction=target_cloud_fraction), model.gain_model)
+        links = [CloudLink(endpoint) for endpoint in parse_endpoints(cloud)]
+        self.default_deadline_s = default_deadline_s
+        self._engine = RankingEngine(model, router, links, HistoryStore(Path(histories) if histories else None), AgentOptions())
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def engine(self) -> RankingEngine:
+        """The request path (its model, router, links and stats)."""
+        return self._engine
+
+    def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
+             k: int = 10, deadline_s: float | None = None, route: str | None = None, value: float | None = None) -> Ranking:
+        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud; ``value``
+        (e.g. the basket value the app expects) lets the router weigh this request against others."""
+        started = time.perf_counter()
+        check_arguments(history, user_id, k, route, value)
+        query = self._query(history, user_id, context or {}, k, route, value, deadline_s or self.default_deadline_s)
+        try:
+            with self._lock:
+                prepared = self._engine.prepare(query, started)
+        except InvalidInput as err:
+            raise InvalidRequestError(str(err), "INVALID_ARGUMENT") from None
+        except EdgeModelFailed as err:
+            raise SplitrankError(str(err), "INTERNAL") from None
+        if prepared.decision.route == "local":
+            return _ranking(self._engine.answer_locally(prepared))
+        future = asyncio.run_coroutine_threadsafe(self._engine.finish(prepared), self._cloud_loop())
+        try:  # the loop ends its own wait at the margin; this one only guards against a loop that cannot run in time
+            answer = future.result(timeout=max(prepared.deadline_at - time.perf_counter() - self._engine.margin.floor_s, 0.0))
+        except FutureTimeout:
+            future.cancel()
+            answer = self._engine.fallback(prepared, DEADLINE)
+        return _ranking(answer)
+
+    @staticmethod
+    def _query(history: HistoryLike | None, user_id: str | None, context: Mapping[str, Any], k: int, route: str | None, value: float | None,
+               deadline_s: float) -> RankQuery:
+        unknown = set(context) - set(CONTEXT_KEYS)
+        if unknown:
+            raise InvalidRequestError(f"context: unknown keys {sorted(unknown)} (keys: {', '.join(CONTEXT_KEYS)})")
+        try:
+            columns = tuple(zip(*map(history_entry, history), strict=True)) if history is not None else ()
+            when = {"unix_time_s": int(context.get("unix_time_s", 0)), "days_since_last_basket": float(context.get("days_since_last_basket", 0.0)),
+                    "previous_baskets": int(context.get("previous_baskets", 0))}
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidRequestError(f"history or context: {err}") from None
+        items, ages, counts = columns or ((), (), ())
+        return RankQuery(items, ages, counts, user_id=user_id, k=k, route=route, value=value or 0.0, deadline_s=deadline_s, **when)
+
+    def _cloud_loop(self) -> asyncio.AbstractEventLoop:
+        """The background event loop the cloud calls run on, started on first use."""
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="splitrank-cloud", daemon=True)
+                self._thread.start()
+            return self._loop
+
+    def close(self) -> None:
+        """Close the cloud channels and stop the background loop."""
+        if self._loop is None:
+            return
+        async def close_links() -> None:
+            for link in self._engine.links:
+                await link.close()
+        asyncio.run_coroutine_threadsafe(close_links(), self._loop).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ranking(answer: Answer) -> Ranking:
+    return Ranking(answer.item_codes, answer.scores.tolist(), answer.route, answer.degraded, answer.degraded_reason,
+                   {"edge_us": round(answer.edge_us), "router_us": round(answer.router_us), "cloud_us": round(answer.cloud_us),
+                    "total_us": round(answer.total_us)}, answer.model_version, answer.cloud_endpoint)
