@@ -48,14 +48,13 @@ def history_columns(indices: Sequence[int], named: Sequence[object], ages: Seque
     count = np.zeros(history_len, np.float32)
     if n == 0:
         return items, age, count
-    items[:n] = indices[:n]
-    age[:n] = ages[:n]
-    count[:n] = counts[:n]
+    indices, ages, counts = indices[:n], ages[:n], counts[:n]
+    items[:n], age[:n], count[:n] = indices, ages, counts
+    # plain Python over at most history_len values: cheaper than numpy's per-call overhead; a sum is finite only when every term is
+    if min(ages) >= 0 and math.isfinite(sum(ages)) and min(counts) >= 1 and math.isfinite(sum(counts)) and len(set(indices)) == n:
+        return items, age, count
     ok_age = np.isfinite(age[:n]) & (age[:n] >= 0)
     ok_count = np.isfinite(count[:n]) & (count[:n] >= 1)
-    unique = len(set(indices[:n])) == n
-    if unique and ok_age.all() and ok_count.all():
-        return items, age, count
     seen: set[int] = set()
     for slot in range(n):  # only on bad input: name the first slot at fault
         if int(items[slot]) in seen:

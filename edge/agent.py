@@ -39,8 +39,9 @@ class EdgeAgentService(RankingEngine, agent_pb2_grpc.EdgeAgentServicer):
                   "deadline_s": remaining_s}
         if request.WhichOneof("user") == "user_id":
             return RankQuery((), (), (), user_id=request.user_id, **common)
-        items = request.history.items
-        return RankQuery([i.item_id for i in items], [i.age_days for i in items], [i.count for i in items], **common)
+        rows = [(i.item_id, i.age_days, i.count) for i in request.history.items]  # one pass over the repeated field
+        items, ages, counts = zip(*rows, strict=True) if rows else ((), (), ())
+        return RankQuery(items, ages, counts, **common)
 
     def _response(self, answer: Answer) -> agent_pb2.RankResponse:
         response = agent_pb2.RankResponse(

@@ -62,11 +62,11 @@ class EdgeModel:
     def encode_columns(self, item_ids: Sequence[str], ages: Sequence[float], counts: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``encode_history`` from parallel columns (item codes, days since bought, baskets): the hot path."""
         item_ids = item_ids[: self.history_len]
-        indices = [self.index.get(code, 0) for code in item_ids]
-        if 0 in indices:
-            slot = indices.index(0)
+        indices = list(map(self.index.get, item_ids))
+        if None in indices:
+            slot = indices.index(None)
             raise InvalidInput(f"history[{slot}].item_id {item_ids[slot]!r} is not in the catalogue of model version {self.version}")
-        return history_columns(indices, item_ids, ages, counts, self.history_len, InvalidInput)
+        return history_columns(indices, item_ids, ages, counts, self.history_len, InvalidInput)  # type: ignore[arg-type]  # no None left
 
     @staticmethod
     def context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:

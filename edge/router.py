@@ -230,7 +230,7 @@ class Router:
             took = 1.0 if decision.route != "local" else 0.0
             wanted_cloud = 1.0 if wanted != "local" else 0.0
             self._correction = float(np.clip(self._correction + 0.01 * (wanted_cloud - took), 0.0, 0.3))
-        return replace(decision, timeout_s=cap, degraded=degraded)
+        return Decision(decision.route, decision.link, decision.reason, decision.wanted, cap, degraded)
 
     def _pick(self, wanted: str, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
         if wanted == "local":

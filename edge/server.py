@@ -6,6 +6,7 @@ TensorFlow on the device), the router and one link per cloud endpoint; answers u
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -77,9 +78,12 @@ class RunningAgent:
     port: int
     service: EdgeAgentService
     links: list[CloudLink]
+    watcher: asyncio.Task[None]
+    """Samples the event loop's lateness for the deadline margin."""
 
     async def stop(self, grace_s: float = 1.0) -> None:
         """Finish in-flight requests and close the cloud channels."""
+        self.watcher.cancel()
         await self.server.stop(grace_s)
         for link in self.service.links:
             await link.close()
@@ -114,4 +118,4 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
     log.info("agent serving model version %s (%s, %s) on %s:%d%s; policy %s; cloud %s", model.version, model.variant, model.step.runtime,
              settings.host, port, f" and unix:{settings.unix_socket}" if settings.unix_socket else "", settings.policy,
              [link.endpoint.address for link in links] or "none")
-    return RunningAgent(server, port, service, links)
+    return RunningAgent(server, port, service, links, asyncio.create_task(service.margin.watch()))

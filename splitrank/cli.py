@@ -372,24 +372,32 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
 @click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def report_router(repository: Path, data: str | None, fmt: str) -> None:
-    """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split."""
+    """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split: for the
+    bundle as shipped, and for a fleet whose popularity prior is fresh, 7, 30 and 60 days old."""
     from cloud.data.errors import DataError
-    from splitrank.reports.replay import replay_test_split
+    from cloud.training.pipeline import TrainSettings, load_dataset
+    from splitrank.reports.replay import load_models, replay, replay_by_prior_age
     from splitrank.reports.router import router_report
 
     try:
         bundle = resolve_bundle(repository)
-        replayed, edge, cloud = replay_test_split(bundle, data)
+        edge, cloud = load_models(bundle)
+        dataset, _ = load_dataset(TrainSettings(data=data, history_len=edge.history_len))
     except (BundleError, DataError) as err:
         _fail(str(err))
     if edge.gain_model is None:
         _fail(f"{bundle} has no router model (edge/router.json); retrain with `splitrank train`")
-    result = router_report(replayed, cloud, edge.gain_model)
+    result = router_report(replay(dataset, dataset.test, edge), cloud, edge.gain_model,
+                           by_prior_age=replay_by_prior_age(dataset, dataset.test, edge))
     emit(result, fmt)
     if fmt == "table":
         click.echo(f"{'cloud share':>12} " + " ".join(f"{name:>10}" for name in result["curves"]))
         for i, (fraction, _) in enumerate(result["curves"]["random"]):
             click.echo(f"{fraction:>12.2f} " + " ".join(f"{curve[i][1]:>10.4f}" for curve in result["curves"].values()))
+        click.echo(f"{'prior age':>12} {'local':>8} {'split':>8} {'learned@30':>11} {'sent at the release price':>26}")
+        for days, row in result["by_prior_age"].items():
+            click.echo(f"{days + ' days':>12} {row['local_ndcg']:>8.4f} {row['split_ndcg']:>8.4f} {row['learned_gain_share_at_30']:>11.2f} "
+                       f"{row['learned_cloud_share_at_release_price']:>26.2f}")
 
 
 @main.group()

@@ -80,7 +80,7 @@ def check_arguments(history: HistoryLike | None, user_id: str | None, k: int, ro
 
 def history_entry(entry: tuple[str, float, float] | Mapping[str, Any]) -> tuple[str, float, float]:
     """(item_id, age_days, count) of one history entry given as a tuple or a dict."""
-    if isinstance(entry, Mapping):
+    if not isinstance(entry, tuple) and isinstance(entry, Mapping):  # tuples first: an ABC check costs more than the rest
         return str(entry["item_id"]), float(entry.get("age_days", 0.0)), float(entry.get("count", 1.0))
     item_id, age, count = entry
     return str(item_id), float(age), float(count)
@@ -97,7 +97,8 @@ def build_request(history: HistoryLike | None, user_id: str | None, context: Map
         request.user_id = user_id
     else:
         request.history.SetInParent()
-        request.history.items.extend([common_pb2.HistoryItem(item_id=i, age_days=a, count=c) for i, a, c in map(history_entry, history or ())])
+        item = common_pb2.HistoryItem
+        request.history.items.extend([item(item_id=i, age_days=a, count=c) for i, a, c in map(history_entry, history or ())])
     try:
         for key, setting in (context or {}).items():
             setattr(request.context, key, setting)

@@ -8,8 +8,8 @@ the caller's thread and calls the cloud itself; the same ``rank(...)`` and ``Ran
         ranking = ranker.rank([("85123A", 3.0, 2)], k=10, deadline_s=0.1)
 
 The local route never leaves the calling thread. Cloud calls run on one background event loop (grpc.aio,
-one channel per endpoint); the caller waits until the deadline's margin at most, then takes the edge answer,
-marked degraded, as the agent does.
+one channel per endpoint), started with the ranker when it has cloud endpoints; the caller waits until the
+deadline's margin at most, then takes the edge answer, marked degraded, as the agent does.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ class EdgeRanker:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._watcher: Future[None] = Future()
+        if links:  # the loop's timer lateness feeds the deadline margin from the start
+            self._cloud_loop()
 
     @property
     def engine(self) -> RankingEngine:
@@ -106,15 +110,19 @@ class EdgeRanker:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(target=self._loop.run_forever, name="splitrank-cloud", daemon=True)
                 self._thread.start()
+                self._watcher = asyncio.run_coroutine_threadsafe(self._engine.margin.watch(), self._loop)
             return self._loop
 
     def close(self) -> None:
         """Close the cloud channels and stop the background loop."""
         if self._loop is None:
             return
+        self._watcher.cancel()
+
         async def close_links() -> None:
             for link in self._engine.links:
                 await link.close()
+
         asyncio.run_coroutine_threadsafe(close_links(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:

@@ -4,7 +4,7 @@ measure quality on (the same code paths the agent and the server run, without th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +75,18 @@ def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
     age = np.maximum(unix - edge.release_unix_s, 0) / 86400.0
     features = router_features(ids_a, scores_a, examples.hist_items, examples.context, age)
     return Replay(examples, np.stack(users), ids_a, scores_a, features, unix)
+
+
+PRIOR_AGES_DAYS = (0, 7, 30, 60)
+"""Ages of the device's popularity prior the router report compares: a fresh fleet (a push a day), a week, a month, two."""
+
+
+def replay_by_prior_age(dataset: Dataset, examples: Examples, edge: EdgeModel, ages: tuple[int, ...] = PRIOR_AGES_DAYS) -> dict[int, Replay]:
+    """The split replayed as if every device's prior were ``days`` old at each request, for each of ``ages``: the router's age
+    feature says so. (The edge step is still fed the prior its bundle shipped with: it takes no other until the prior is an input.)"""
+    base = replay(dataset, examples, edge)
+    return {days: replace(base, features=router_features(base.candidate_ids, base.edge_scores, examples.hist_items, examples.context, days + 0.5))
+            for days in ages}
 
 
 def load_models(bundle: Path) -> tuple[EdgeModel, ServingModels]:

@@ -8,6 +8,7 @@ import pytest
 from core.edge_step import EdgeResult
 from core.gain_model import ROUTER_FEATURES, fit_gain_model, router_features
 from edge.link import CloudLink, Endpoint, parse_endpoints
+from edge.deadline import DeadlineMargin
 from edge.resilience import CircuitBreaker, RetryBudget
 from edge.router import Decision, Router, RouterConfig, RouteSignals
 
@@ -159,3 +160,19 @@ def test_parse_endpoints() -> None:
         Endpoint("private", "10.0.0.5:50051", 0.00001), Endpoint("public", "cloud.example:443", 0.00004)]
     with pytest.raises(ValueError, match="host:port"):
         parse_endpoints("bad")
+
+
+def test_deadline_margin_follows_the_agents_own_tail() -> None:
+    margin = DeadlineMargin(floor_ms=10.0, ceiling_ms=100.0, initial_ms=8.0)
+    assert margin.seconds() == pytest.approx(0.026)  # floor + the cautious first guesses
+    for _ in range(64):  # a calm agent: its work and timers are quick
+        margin.observe_work(0.0005)
+        margin.observe_lateness(0.0002)
+    assert margin.seconds() == pytest.approx(0.0107, abs=1e-4)
+    margin.observe_lateness(0.04)  # one stall of the loop
+    for _ in range(63):
+        margin.observe_lateness(0.0002)
+    assert margin.seconds() == pytest.approx(0.0505, abs=1e-4)  # covers the worst stall seen lately
+    for _ in range(64):
+        margin.observe_lateness(0.5)
+    assert margin.seconds() == pytest.approx(0.1)  # never more than the ceiling
