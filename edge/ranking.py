@@ -197,6 +197,8 @@ class RankingEngine:
             items, age, count = model.encode_history(state.history)
             days = query.days_since_last_basket or state.days_since_last_basket
             return k, items, age, count, (unix_time_s, days, query.previous_baskets or state.previous_baskets), len(state.history)
+        if not len(query.item_ids) == len(query.age_days) == len(query.counts):
+            raise InvalidInput(f"history: {len(query.item_ids)} item ids, {len(query.age_days)} ages and {len(query.counts)} counts; one each per item")
         items, age, count = model.encode_columns(query.item_ids, query.age_days, query.counts)
         return k, items, age, count, (unix_time_s, query.days_since_last_basket, query.previous_baskets), len(query.item_ids)
 

@@ -13,14 +13,14 @@ it. Errors are ``SplitrankError`` subclasses that say what went wrong.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from core.routes import ROUTE_NAMES, ROUTES
-from protos.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+from protos.v1 import agent_pb2, agent_pb2_grpc
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -86,6 +86,16 @@ def history_entry(entry: tuple[str, float, float] | Mapping[str, Any]) -> tuple[
     return str(item_id), float(age), float(count)
 
 
+def history_columns(history: HistoryLike) -> tuple[Sequence[str], Sequence[float], Sequence[float]]:
+    """(item ids, ages, counts) of a history given as (item_id, age_days, count) tuples or dicts."""
+    entries = list(history)
+    if all(type(entry) is tuple and len(entry) == 3 and type(entry[0]) is str for entry in entries):  # the common case, without a call per entry
+        columns = tuple(zip(*entries, strict=True))
+        return columns if columns else ((), (), ())  # type: ignore[return-value]
+    columns = tuple(zip(*map(history_entry, entries), strict=True))
+    return columns if columns else ((), (), ())  # type: ignore[return-value]
+
+
 def build_request(history: HistoryLike | None, user_id: str | None, context: Mapping[str, Any] | None, k: int,
                   route: str | None, value: float | None = None) -> agent_pb2.RankRequest:
     """The wire request; raises InvalidRequestError for arguments that cannot be sent."""
@@ -96,9 +106,14 @@ def build_request(history: HistoryLike | None, user_id: str | None, context: Map
     if user_id is not None:
         request.user_id = user_id
     else:
-        request.history.SetInParent()
-        item = common_pb2.HistoryItem
-        request.history.items.extend([item(item_id=i, age_days=a, count=c) for i, a, c in map(history_entry, history or ())])
+        request.compact_history.SetInParent()  # an empty history is still a history (the agent ranks by popularity)
+        try:
+            codes, ages, counts = history_columns(history or ())
+            request.compact_history.item_ids.extend(codes)
+            request.compact_history.age_days.extend(ages)
+            request.compact_history.counts.extend(counts)
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidRequestError(f"history: {err} (entries are (item_id, age_days, count) or dicts with those keys)") from None
     try:
         for key, setting in (context or {}).items():
             setattr(request.context, key, setting)

@@ -29,7 +29,7 @@ from edge.link import CloudLink, parse_endpoints
 from edge.model import DEFAULT_VARIANT, EdgeModel, InvalidInput
 from edge.ranking import DEADLINE, AgentOptions, Answer, EdgeModelFailed, RankingEngine, RankQuery
 from edge.router import Router, RouterConfig
-from splitrank.client import HistoryLike, InvalidRequestError, Ranking, SplitrankError, check_arguments, history_entry
+from splitrank.client import HistoryLike, InvalidRequestError, Ranking, SplitrankError, check_arguments, history_columns
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -95,12 +95,11 @@ class EdgeRanker:
         if unknown:
             raise InvalidRequestError(f"context: unknown keys {sorted(unknown)} (keys: {', '.join(CONTEXT_KEYS)})")
         try:
-            columns = tuple(zip(*map(history_entry, history), strict=True)) if history is not None else ()
+            items, ages, counts = history_columns(history) if history is not None else ((), (), ())
             when = {"unix_time_s": int(context.get("unix_time_s", 0)), "days_since_last_basket": float(context.get("days_since_last_basket", 0.0)),
                     "previous_baskets": int(context.get("previous_baskets", 0))}
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidRequestError(f"history or context: {err}") from None
-        items, ages, counts = columns or ((), (), ())
         return RankQuery(items, ages, counts, user_id=user_id, k=k, route=route, value=value or 0.0, deadline_s=deadline_s, **when)
 
     def _cloud_loop(self) -> asyncio.AbstractEventLoop:

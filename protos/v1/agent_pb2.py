@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from protos.v1 import common_pb2 as protos_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/v1/agent.proto\x12\x0csplitrank.v1\x1a\x16protos/v1/common.proto\"\xbf\x01\n\x0bRankRequest\x12\x11\n\x07user_id\x18\x01 \x01(\tH\x00\x12(\n\x07history\x18\x02 \x01(\x0b\x32\x15.splitrank.v1.HistoryH\x00\x12-\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1c.splitrank.v1.RequestContext\x12\t\n\x01k\x18\x04 \x01(\r\x12\"\n\x05route\x18\x05 \x01(\x0e\x32\x13.splitrank.v1.Route\x12\r\n\x05value\x18\x06 \x01(\x02\x42\x06\n\x04user\"3\n\x07History\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.splitrank.v1.HistoryItem\",\n\nRankedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"Q\n\x07Timings\x12\x0f\n\x07\x65\x64ge_us\x18\x01 \x01(\r\x12\x11\n\trouter_us\x18\x02 \x01(\r\x12\x10\n\x08\x63loud_us\x18\x03 \x01(\r\x12\x10\n\x08total_us\x18\x04 \x01(\r\"\xdd\x01\n\x0cRankResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.splitrank.v1.RankedItem\x12\"\n\x05route\x18\x02 \x01(\x0e\x32\x13.splitrank.v1.Route\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\x12&\n\x07timings\x18\x05 \x01(\x0b\x32\x15.splitrank.v1.Timings\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12\x16\n\x0e\x63loud_endpoint\x18\x07 \x01(\t2J\n\tEdgeAgent\x12=\n\x04Rank\x12\x19.splitrank.v1.RankRequest\x1a\x1a.splitrank.v1.RankResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/v1/agent.proto\x12\x0csplitrank.v1\x1a\x16protos/v1/common.proto\"\xf8\x01\n\x0bRankRequest\x12\x11\n\x07user_id\x18\x01 \x01(\tH\x00\x12(\n\x07history\x18\x02 \x01(\x0b\x32\x15.splitrank.v1.HistoryH\x00\x12\x37\n\x0f\x63ompact_history\x18\x07 \x01(\x0b\x32\x1c.splitrank.v1.CompactHistoryH\x00\x12-\n\x07\x63ontext\x18\x03 \x01(\x0b\x32\x1c.splitrank.v1.RequestContext\x12\t\n\x01k\x18\x04 \x01(\r\x12\"\n\x05route\x18\x05 \x01(\x0e\x32\x13.splitrank.v1.Route\x12\r\n\x05value\x18\x06 \x01(\x02\x42\x06\n\x04user\"3\n\x07History\x12(\n\x05items\x18\x01 \x03(\x0b\x32\x19.splitrank.v1.HistoryItem\"D\n\x0e\x43ompactHistory\x12\x10\n\x08item_ids\x18\x01 \x03(\t\x12\x10\n\x08\x61ge_days\x18\x02 \x03(\x02\x12\x0e\n\x06\x63ounts\x18\x03 \x03(\x02\",\n\nRankedItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"Q\n\x07Timings\x12\x0f\n\x07\x65\x64ge_us\x18\x01 \x01(\r\x12\x11\n\trouter_us\x18\x02 \x01(\r\x12\x10\n\x08\x63loud_us\x18\x03 \x01(\r\x12\x10\n\x08total_us\x18\x04 \x01(\r\"\xdd\x01\n\x0cRankResponse\x12\'\n\x05items\x18\x01 \x03(\x0b\x32\x18.splitrank.v1.RankedItem\x12\"\n\x05route\x18\x02 \x01(\x0e\x32\x13.splitrank.v1.Route\x12\x10\n\x08\x64\x65graded\x18\x03 \x01(\x08\x12\x17\n\x0f\x64\x65graded_reason\x18\x04 \x01(\t\x12&\n\x07timings\x18\x05 \x01(\x0b\x32\x15.splitrank.v1.Timings\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12\x16\n\x0e\x63loud_endpoint\x18\x07 \x01(\t2J\n\tEdgeAgent\x12=\n\x04Rank\x12\x19.splitrank.v1.RankRequest\x1a\x1a.splitrank.v1.RankResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,17 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.v1.agent_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RANKREQUEST']._serialized_start=64
-  _globals['_RANKREQUEST']._serialized_end=255
-  _globals['_HISTORY']._serialized_start=257
-  _globals['_HISTORY']._serialized_end=308
-  _globals['_RANKEDITEM']._serialized_start=310
-  _globals['_RANKEDITEM']._serialized_end=354
-  _globals['_TIMINGS']._serialized_start=356
-  _globals['_TIMINGS']._serialized_end=437
-  _globals['_RANKRESPONSE']._serialized_start=440
-  _globals['_RANKRESPONSE']._serialized_end=661
-  _globals['_EDGEAGENT']._serialized_start=663
-  _globals['_EDGEAGENT']._serialized_end=737
+  _globals['_RANKREQUEST']._serialized_end=312
+  _globals['_HISTORY']._serialized_start=314
+  _globals['_HISTORY']._serialized_end=365
+  _globals['_COMPACTHISTORY']._serialized_start=367
+  _globals['_COMPACTHISTORY']._serialized_end=435
+  _globals['_RANKEDITEM']._serialized_start=437
+  _globals['_RANKEDITEM']._serialized_end=481
+  _globals['_TIMINGS']._serialized_start=483
+  _globals['_TIMINGS']._serialized_end=564
+  _globals['_RANKRESPONSE']._serialized_start=567
+  _globals['_RANKRESPONSE']._serialized_end=788
+  _globals['_EDGEAGENT']._serialized_start=790
+  _globals['_EDGEAGENT']._serialized_end=864
 # @@protoc_insertion_point(module_scope)

@@ -8,26 +8,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RankRequest(_message.Message):
-    __slots__ = ("user_id", "history", "context", "k", "route", "value")
+    __slots__ = ("user_id", "history", "compact_history", "context", "k", "route", "value")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     HISTORY_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     K_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     history: History
+    compact_history: CompactHistory
     context: _common_pb2.RequestContext
     k: int
     route: _common_pb2.Route
     value: float
-    def __init__(self, user_id: _Optional[str] = ..., history: _Optional[_Union[History, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., k: _Optional[int] = ..., route: _Optional[_Union[_common_pb2.Route, str]] = ..., value: _Optional[float] = ...) -> None: ...
+    def __init__(self, user_id: _Optional[str] = ..., history: _Optional[_Union[History, _Mapping]] = ..., compact_history: _Optional[_Union[CompactHistory, _Mapping]] = ..., context: _Optional[_Union[_common_pb2.RequestContext, _Mapping]] = ..., k: _Optional[int] = ..., route: _Optional[_Union[_common_pb2.Route, str]] = ..., value: _Optional[float] = ...) -> None: ...
 
 class History(_message.Message):
     __slots__ = ("items",)
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[_common_pb2.HistoryItem]
     def __init__(self, items: _Optional[_Iterable[_Union[_common_pb2.HistoryItem, _Mapping]]] = ...) -> None: ...
+
+class CompactHistory(_message.Message):
+    __slots__ = ("item_ids", "age_days", "counts")
+    ITEM_IDS_FIELD_NUMBER: _ClassVar[int]
+    AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    COUNTS_FIELD_NUMBER: _ClassVar[int]
+    item_ids: _containers.RepeatedScalarFieldContainer[str]
+    age_days: _containers.RepeatedScalarFieldContainer[float]
+    counts: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, item_ids: _Optional[_Iterable[str]] = ..., age_days: _Optional[_Iterable[float]] = ..., counts: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class RankedItem(_message.Message):
     __slots__ = ("item_id", "score")

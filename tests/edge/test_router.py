@@ -7,8 +7,8 @@ import pytest
 
 from core.edge_step import EdgeResult
 from core.gain_model import ROUTER_FEATURES, fit_gain_model, router_features
-from edge.link import CloudLink, Endpoint, parse_endpoints
 from edge.deadline import DeadlineMargin
+from edge.link import CloudLink, Endpoint, parse_endpoints
 from edge.resilience import CircuitBreaker, RetryBudget
 from edge.router import Decision, Router, RouterConfig, RouteSignals
 
