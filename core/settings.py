@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 if sys.version_info >= (3, 11):
@@ -65,7 +66,7 @@ class ProgramSettings(BaseSettings):
         given = {key: value for key, value in (flags or {}).items() if value is not None}
         sources = (InitSettingsSource(cls, given), EnvSettingsSource(cls), InitSettingsSource(cls, table))
         try:
-            return cls(_build_sources=(sources, given))
+            return cls(_build_sources=(sources, given))  # type: ignore[call-arg]  # BaseSettings takes prepared sources; mypy sees only the fields
         except ValidationError as err:
             def source(key: str) -> str:
                 if key in given:
@@ -80,9 +81,12 @@ class ProgramSettings(BaseSettings):
             raise SettingsError("; ".join(problems)) from None
 
 
-def _describe(error: Any, source: Any) -> str:
-    key = str(error["loc"][0]) if error["loc"] else "?"
-    return f"{key!r} from {source(key)}: {error['msg']} (got {error['input']!r})"
+def _describe(error: ErrorDetails, source: Callable[[str], str]) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:  # a check across several keys
+        return message
+    key = str(error["loc"][0])
+    return f"{key!r} from {source(key)}: {message} (got {error['input']!r})"
 
 
 def _read_table(config: Path, table: str, known: set[str]) -> dict[str, Any]:

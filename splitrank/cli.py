@@ -50,13 +50,12 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
 
     The bundle is written to a temporary directory and renamed into place only when complete.
     """
-    from cloud.data import DataError
-    from cloud.training.pipeline import run_training
-
     try:
         settings = TrainSettings.load(config, flags)
     except SettingsError as err:
         _fail(str(err))
+    from cloud.data import DataError
+    from cloud.training.pipeline import run_training
     from splitrank._progress import StageProgress
 
     try:
