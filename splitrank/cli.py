@@ -88,6 +88,10 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any) -> None:
     """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
+    try:
+        settings = ServeSettings.load(config, flags)
+    except SettingsError as err:
+        _fail(str(err))
     import asyncio
     import logging
 
@@ -95,13 +99,12 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
-        settings = ServeSettings.load(config, flags)
         if workers > 1:
             from cloud.serving.workers import serve_workers
 
             sys.exit(serve_workers(settings, workers, log_level))
         asyncio.run(serve(settings))
-    except (SettingsError, BundleError, ValueError, OSError) as err:
+    except (BundleError, ValueError, OSError) as err:
         _fail(str(err))
 
 
@@ -112,6 +115,10 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
+    try:
+        settings = AgentSettings.load(config, flags)
+    except SettingsError as err:
+        _fail(str(err))
     import asyncio
     import logging
 
@@ -119,9 +126,8 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
-        settings = AgentSettings.load(config, flags)
         asyncio.run(serve_device_agent(settings))
-    except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
+    except (BundleError, ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
 
 

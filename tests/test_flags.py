@@ -13,7 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from core.settings import ProgramSettings
 from splitrank._flags import settings_flags
-from splitrank.cli import main
+from splitrank.cli import run_agent, serve_cloud, train
 
 
 class Example(ProgramSettings):
@@ -46,17 +46,17 @@ def test_only_given_flags_override(monkeypatch: pytest.MonkeyPatch) -> None:
     assert CliRunner().invoke(show, ["--mode", "medium"]).exit_code == 2
 
 
-def test_program_commands_show_their_defaults() -> None:
+def test_program_commands_show_their_defaults() -> None:  # the commands themselves: the group would load TensorFlow first
     runner = CliRunner()
-    assert "[default: 50061; env SPLITRANK_AGENT_PORT]" in runner.invoke(main, ["run-agent", "--help"], terminal_width=200).output
-    assert "[default: 50051; env SPLITRANK_CLOUD_PORT]" in runner.invoke(main, ["serve-cloud", "--help"], terminal_width=200).output
-    assert "[default: 3; env SPLITRANK_TRAIN_TEACHER_EPOCHS]" in runner.invoke(main, ["train", "--help"], terminal_width=200).output
+    assert "[default: 50061; env SPLITRANK_AGENT_PORT]" in runner.invoke(run_agent, ["--help"], terminal_width=200).output
+    assert "[default: 50051; env SPLITRANK_CLOUD_PORT]" in runner.invoke(serve_cloud, ["--help"], terminal_width=200).output
+    assert "[default: 3; env SPLITRANK_TRAIN_TEACHER_EPOCHS]" in runner.invoke(train, ["--help"], terminal_width=200).output
 
 
 def test_bad_flag_and_env_values_name_their_source(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["run-agent", "--port", "70000"])
+    result = runner.invoke(run_agent, ["--port", "70000"])
     assert result.exit_code == 2 and "'port' from flag --port: Input should be less than or equal to 65535" in result.output
     monkeypatch.setenv("SPLITRANK_CLOUD_MAX_BATCH_SIZE", "0")
-    result = runner.invoke(main, ["serve-cloud"])
+    result = runner.invoke(serve_cloud, [])
     assert result.exit_code == 2 and "'max_batch_size' from env SPLITRANK_CLOUD_MAX_BATCH_SIZE" in result.output
