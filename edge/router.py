@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -32,7 +32,8 @@ from core.edge_step import EdgeResult
 from core.gain_model import GainModel, router_features
 from edge.link import CloudLink
 
-POLICIES = ("local", "split", "cloud", "threshold", "learned")
+Policy = Literal["local", "split", "cloud", "threshold", "learned"]
+POLICIES: tuple[str, ...] = get_args(Policy)
 CHOOSING_POLICIES = ("threshold", "learned")
 """Policies that choose per request; the others always want one route."""
 DEADLINE_TOO_SHORT = "deadline too short for the cloud"
