@@ -5,6 +5,7 @@ deadline: on any cloud failure, slowness or shedding the edge answer goes back, 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import grpc
 
@@ -33,19 +34,21 @@ class EdgeAgentService(RankingEngine, agent_pb2_grpc.EdgeAgentServicer):
         if request.route and request.route not in ROUTE_NAMES:
             self.stats.invalid += 1
             raise InvalidInput(f"unknown route {request.route}")
-        ctx = request.context
-        common = {"unix_time_s": ctx.unix_time_s, "days_since_last_basket": ctx.days_since_last_basket, "previous_baskets": ctx.previous_baskets,
-                  "k": request.k, "route": ROUTE_NAMES[request.route] if request.route else None, "value": request.value,
-                  "deadline_s": remaining_s}
         which = request.WhichOneof("user")
-        if which == "user_id":
-            return RankQuery((), (), (), user_id=request.user_id, **common)
+        items: Sequence[str] = ()
+        ages: Sequence[float] = ()
+        counts: Sequence[float] = ()
         if which == "compact_history":
             history = request.compact_history
-            return RankQuery(history.item_ids, history.age_days, history.counts, **common)
-        rows = [(i.item_id, i.age_days, i.count) for i in request.history.items]  # one pass over the repeated field
-        items, ages, counts = zip(*rows, strict=True) if rows else ((), (), ())
-        return RankQuery(items, ages, counts, **common)
+            items, ages, counts = history.item_ids, history.age_days, history.counts
+        elif which == "history":
+            rows = [(i.item_id, i.age_days, i.count) for i in request.history.items]  # one pass over the repeated field
+            if rows:
+                items, ages, counts = zip(*rows, strict=True)
+        ctx = request.context
+        return RankQuery(items, ages, counts, user_id=request.user_id if which == "user_id" else None, unix_time_s=ctx.unix_time_s,
+                         days_since_last_basket=ctx.days_since_last_basket, previous_baskets=ctx.previous_baskets, k=request.k,
+                         route=ROUTE_NAMES[request.route] if request.route else None, value=request.value, deadline_s=remaining_s)
 
     @staticmethod
     def _response(answer: Answer) -> agent_pb2.RankResponse:

@@ -19,13 +19,14 @@ def split_request(result: EdgeResult, *, k: int, model_version: str, unix_time_s
     u = result.user_embedding if user_embedding is None else user_embedding
     sent = candidates or len(result.candidate_ids)
     ids, scores = result.candidate_ids[:sent], result.candidate_scores[:sent]
-    common = {"user_embedding": encode(u, encoding).to_proto(), "k": min(k, len(ids)), "model_version": model_version,
-              "unix_time_s": unix_time_s, "device_id": device_id}
+    embedding, k = encode(u, encoding).to_proto(), min(k, len(ids))
     if not compact:
-        return cloud_pb2.RerankRequest(candidate_ids=ids.tolist(), edge_scores=scores.tolist(), **common)
+        return cloud_pb2.RerankRequest(user_embedding=embedding, candidate_ids=ids.tolist(), edge_scores=scores.tolist(), k=k,
+                                       model_version=model_version, unix_time_s=unix_time_s, device_id=device_id)
     delta, order = encode_ids(ids)
     packed = encode(scores[order], encoding if score_encoding is None else score_encoding).to_proto()
-    return cloud_pb2.RerankRequest(compact_candidates=cloud_pb2.CompactCandidates(ids_delta=delta, scores=packed), **common)
+    return cloud_pb2.RerankRequest(user_embedding=embedding, compact_candidates=cloud_pb2.CompactCandidates(ids_delta=delta, scores=packed), k=k,
+                                   model_version=model_version, unix_time_s=unix_time_s, device_id=device_id)
 
 
 def full_request(items: np.ndarray, age: np.ndarray, count: np.ndarray, *, k: int, model_version: str, unix_time_s: int,

@@ -96,11 +96,12 @@ class EdgeRanker:
             raise InvalidRequestError(f"context: unknown keys {sorted(unknown)} (keys: {', '.join(CONTEXT_KEYS)})")
         try:
             items, ages, counts = history_columns(history) if history is not None else ((), (), ())
-            when = {"unix_time_s": int(context.get("unix_time_s", 0)), "days_since_last_basket": float(context.get("days_since_last_basket", 0.0)),
-                    "previous_baskets": int(context.get("previous_baskets", 0))}
+            unix_time_s, days = int(context.get("unix_time_s", 0)), float(context.get("days_since_last_basket", 0.0))
+            baskets = int(context.get("previous_baskets", 0))
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidRequestError(f"history or context: {err}") from None
-        return RankQuery(items, ages, counts, user_id=user_id, k=k, route=route, value=value or 0.0, deadline_s=deadline_s, **when)
+        return RankQuery(items, ages, counts, user_id=user_id, unix_time_s=unix_time_s, days_since_last_basket=days, previous_baskets=baskets,
+                         k=k, route=route, value=value or 0.0, deadline_s=deadline_s)
 
     def _cloud_loop(self) -> asyncio.AbstractEventLoop:
         """The background event loop the cloud calls run on, started on first use."""

@@ -48,7 +48,7 @@ def _policies(replayed: Replay, cloud: ServingModels, gain_model: GainModel, see
     full_gain = split_mean - local_mean
 
     def share(name: str) -> float:
-        at = dict(curves[name])[0.3]
+        at = next(ndcg for fraction, ndcg in curves[name] if fraction == 0.3)
         return (at - local_mean) / full_gain if full_gain > 0 else float("nan")
 
     # the learned router at the price of a call the release sets for a 30% target: the same for every device of the fleet
