@@ -18,6 +18,10 @@ KEEPALIVE = [("grpc.keepalive_time_ms", 20_000), ("grpc.keepalive_timeout_ms", 5
 """Pings keep NAT and load-balancer state alive and find a dead peer in seconds; splitrank retries itself, within its budget."""
 
 
+PROBE_EVERY_S = 1.0
+"""How often a link whose latency estimate is over the budget still gets a call (to measure it again)."""
+
+
 class CloudCallFailed(Exception):
     """A cloud call did not produce a ranking; ``reason`` is what the degraded response reports."""
 
@@ -80,6 +84,7 @@ class CloudLink:
     stats: LinkStats = field(default_factory=LinkStats)
 
     def __post_init__(self) -> None:
+        self._last_probe = time.monotonic()
         self.channel: grpc.aio.Channel | None = None
         self._stub: cloud_pb2_grpc.CloudRankerStub | None = None
 
@@ -97,6 +102,17 @@ class CloudLink:
     def expected_latency_s(self) -> float:
         """What a call started now is expected to take."""
         return self.rtt_s + self.queue_wait_s
+
+    def fits(self, budget_s: float) -> bool:
+        """Whether a call is expected to answer within ``budget_s``. When it is not, one call every ``PROBE_EVERY_S``
+        is let through anyway: the estimate learns only from calls, and a link judged too slow would never be tried again."""
+        if self.expected_latency_s() <= budget_s:
+            return True
+        now = time.monotonic()
+        if now - self._last_probe >= PROBE_EVERY_S:
+            self._last_probe = now
+            return True
+        return False
 
     def available(self) -> bool:
         """Not backing off after a shed call, and the breaker lets a call through (this may take the half-open probe)."""

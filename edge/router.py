@@ -239,7 +239,7 @@ class Router:
         if not links:
             return Decision("local", None, NO_ENDPOINT, wanted)
         margin = self.config.latency_margin_ms / 1000
-        fits = [link for link in links if deadline_left_s is None or link.expected_latency_s() + margin <= deadline_left_s]
+        fits = [link for link in links if deadline_left_s is None or link.fits(deadline_left_s - margin)]
         if not fits:
             return Decision("local", None, DEADLINE_TOO_SHORT, wanted)
         for link in sorted(fits, key=lambda link: (link.endpoint.usd_per_call, link.expected_latency_s())):

@@ -184,3 +184,20 @@ def test_fewer_split_candidates_send_fewer_bytes(tiny_bundle: Path, cloud: Serve
         finally:
             running.close()
     assert sizes[8] < sizes[0]
+
+
+def test_the_per_item_history_form_ranks_like_the_sdks_columns(agent: AgentThread, tiny_bundle: Path) -> None:
+    import grpc
+
+    from protos.v1 import agent_pb2, agent_pb2_grpc, common_pb2
+
+    history = _history(tiny_bundle, 8)
+    request = agent_pb2.RankRequest(k=5, history=agent_pb2.History(items=[common_pb2.HistoryItem(item_id=i, age_days=a, count=c)
+                                                                         for i, a, c in history]))
+    with grpc.insecure_channel(f"127.0.0.1:{agent.running.port}") as channel:
+        answer = agent_pb2_grpc.EdgeAgentStub(channel).Rank(request, timeout=5)
+        assert [item.item_id for item in answer.items] == agent.client.rank(history, k=5, deadline_s=5).item_ids
+        uneven = agent_pb2.RankRequest(k=5, compact_history=agent_pb2.CompactHistory(item_ids=[history[0][0]], age_days=[1.0, 2.0], counts=[1.0]))
+        with pytest.raises(grpc.RpcError) as err:
+            agent_pb2_grpc.EdgeAgentStub(channel).Rank(uneven, timeout=5)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "one each per item" in err.value.details()
