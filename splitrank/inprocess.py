@@ -81,8 +81,8 @@ class EdgeRanker:
         if prepared.decision.route == "local":
             return _ranking(self._engine.answer_locally(prepared))
         future = asyncio.run_coroutine_threadsafe(self._engine.finish(prepared), self._cloud_loop())
-        try:  # the loop ends its own wait at the margin; this one only guards against a loop that cannot run in time
-            answer = future.result(timeout=max(prepared.deadline_at - time.perf_counter() - self._engine.margin.floor_s, 0.0))
+        try:  # the loop ends its own wait at the margin; this one, half-way into it, guards against a loop that cannot run in time
+            answer = future.result(timeout=max(prepared.deadline_at - time.perf_counter() - self._engine.margin.seconds() / 2, 0.0))
         except FutureTimeout:
             future.cancel()
             answer = self._engine.fallback(prepared, DEADLINE)
