@@ -3,9 +3,9 @@ call's payload and what its compression costs in NDCG@10, on the real test split
 
 - latency: ``splitrank run-agent --policy local`` in its own process; one SDK client sends the test
   split's histories one after another (after a warm-up); p50 / p99 of the SDK call, the agent's
-  own share (its ``total_us``), a bare grpc.aio echo of the same request bytes, and ``EdgeRanker``
-  (the same edge step and router in this process, no gRPC), interleaved. ``local_over_echo`` is
-  the SDK's local-route p50 over the echo's.
+  own share (its ``total_us``) and a bare grpc.aio echo of the same request bytes, interleaved
+  (``local_over_echo`` is the SDK's local-route p50 over the echo's); then ``EdgeRanker`` (the same
+  edge step and router, no gRPC) in a child process like an app's, without TensorFlow.
 - payload: the split call as the agent sends it (int8 u, compact candidates) and with 4-bit u and
   scores, against the same call carrying float32 u and plain candidate lists (uint32 ids, float32
   scores); and against the same call that differs only in u (``payload_ratio_u_only``).
@@ -17,6 +17,7 @@ call's payload and what its compression costs in NDCG@10, on the real test split
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,6 @@ from core.edge_step import EdgeResult
 from edge.cloud_request import split_request
 from protos.v1 import cloud_pb2
 from splitrank.client import Client, build_request
-from splitrank.inprocess import EdgeRanker
 from splitrank.ports import free_port
 from splitrank.reports.replay import Replay
 
@@ -76,18 +76,16 @@ def histories(examples: Examples, codes: list[str]) -> list[list[tuple[str, floa
 
 def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
     """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, of a bare grpc.aio echo of the
-    same request bytes (the floor any gRPC agent pays on this machine), and of ``EdgeRanker`` in this process,
-    interleaved; and the agent's own time."""
-    times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": [], "inprocess": []}
+    same request bytes (the floor any gRPC agent pays on this machine), interleaved; the agent's own time; then
+    ``EdgeRanker`` in a process like an app's."""
+    times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
     with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
-            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel, \
-            EdgeRanker(bundle, policy="local") as in_process:
+            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
         echo = echo_channel.unary_unary(ECHO_METHOD)
         payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
         for history in requests[:200]:
             over_tcp.rank(history, k=10, deadline_s=1)
             over_uds.rank(history, k=10, deadline_s=1)
-            in_process.rank(history, k=10, deadline_s=1)
             echo(payloads[0], timeout=1)
         for i in range(calls):
             for name, client in (("tcp", over_tcp), ("uds", over_uds)):
@@ -98,14 +96,20 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
             start = time.perf_counter()
             echo(payloads[i % len(payloads)], timeout=1)
             times["echo"].append((time.perf_counter() - start) * 1000)
-            start = time.perf_counter()
-            in_process.rank(requests[i % len(requests)], k=10, deadline_s=1)
-            times["inprocess"].append((time.perf_counter() - start) * 1000)
+    in_process = in_process_latency(bundle, requests, calls)
     p50 = {name: float(np.percentile(values, 50)) for name, values in times.items()}
     return {"local_p50_ms": p50["tcp"], "local_p99_ms": float(np.percentile(times["tcp"], 99)), "local_uds_p50_ms": p50["uds"],
             "local_uds_p99_ms": float(np.percentile(times["uds"], 99)), "echo_p50_ms": p50["echo"], "local_over_echo": p50["tcp"] / p50["echo"],
-            "agent_p50_ms": p50["agent"], "inprocess_p50_ms": p50["inprocess"], "inprocess_p99_ms": float(np.percentile(times["inprocess"], 99)),
-            "calls": calls}
+            "agent_p50_ms": p50["agent"], "inprocess_p50_ms": in_process["p50_ms"], "inprocess_p99_ms": in_process["p99_ms"], "calls": calls}
+
+
+def in_process_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
+    """p50 / p99 of ``EdgeRanker.rank`` on the local route, in a child process like an app's (``benchmarks.inprocess``)."""
+    job = json.dumps({"bundle": str(bundle), "requests": requests, "calls": calls})
+    done = subprocess.run([sys.executable, "-m", "benchmarks.inprocess"], input=job, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"in-process benchmark failed: {done.stderr[-2000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def split_call(u: np.ndarray, ids: np.ndarray, scores: np.ndarray, encoding: int, compact: bool) -> cloud_pb2.RerankRequest:
