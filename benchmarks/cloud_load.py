@@ -159,8 +159,8 @@ async def _generate(spec: LoadSpec, seed: int) -> dict[str, Any]:
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{spec.port}", options=[("grpc.use_local_subchannel_pool", 1)])
                 for _ in range(spec.connections)]  # a subchannel pool of its own: one connection per channel
     calls = [channel.unary_unary(spec.method) for channel in channels]
-    for call in calls:
-        await call(payloads[0], timeout=30)
+    for channel in channels:
+        await asyncio.wait_for(channel.channel_ready(), 30)  # connected before the clock starts
     print("READY", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     recorder = _Recorder()

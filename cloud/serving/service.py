@@ -41,6 +41,9 @@ def _by_model(items: list[T], run: Callable[[list[T]], list[np.ndarray]]) -> lis
 
 def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
     models = items[0].models
+    if len(items) == 1:  # a lone call: its own arrays are the batch
+        item = items[0]
+        return [models.rerank(item.user[None], item.ids[None], item.edge_scores[None], np.array([item.unix_time_s]))[0]]
     width = max(len(item.ids) for item in items)
     ids = np.zeros((len(items), width), np.int32)
     scores = np.zeros((len(items), width), np.float32)
@@ -60,6 +63,8 @@ def _full_batch(items: list[FullInput]) -> list[np.ndarray]:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best scores, best first (stable on ties)."""
+    if len(scores) <= 256:  # a candidate list: one sort is cheaper than a partition and a sort
+        return np.argsort(-scores, kind="stable")[:k]
     part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return part[np.argsort(-scores[part], kind="stable")]
 
