@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -183,7 +184,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
         open_loop = LoadSpec(port=server.port, bundle=str(bundle), seconds=overload_seconds, deadline_s=deadline_s)
         half = serve_load(server, replace(open_loop, open_rate=capacity / 2), cores, processes)
         over = serve_load(server, replace(open_loop, open_rate=capacity * 2), cores, processes)
-    return {
+    figures = {
         "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(), "max_delay_ms": max_delay_ms, "workers": workers,
         "server_cores": sorted(cores.server), "generator_cores": sorted(cores.generator), "cores_separate": cores.separate,
         **overhead,
@@ -199,6 +200,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
         "overload_hung_fraction": over.load.fraction(*HUNG), "overload_cpu_per_call_us": over.cpu_per_call_us,
         "generator_cpu_fraction": max(phase.load.cpu_fraction for phase in (batched, unbatched, half, over)),
     }
+    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in figures.items()}  # JSON has no NaN
 
 
 SWEEP_BATCH_SIZES = (1, 8, 16, 32, 64, 128)
