@@ -151,18 +151,18 @@ async def _overhead(server: BenchServer, requests: list[cloud_pb2.RerankRequest]
             "echo_cpu_per_call_us": echo_cpu, "split_cpu_per_call_us": split_cpu, "overhead_cpu_ratio": split_cpu / echo_cpu}
 
 
-def _cores() -> CoreSplit:
-    cores = split_cores(server_cores=1)
+def _cores(server_cores: int = 1) -> CoreSplit:
+    cores = split_cores(server_cores)
     pin(cores.generator)  # this process is a client too (the overhead phase)
     return cores
 
 
 def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, seconds: float = 8.0, overload_seconds: float = 10.0,
-                        deadline_s: float = 2.0, max_delay_ms: float = 2.0, processes: int = 2, workers: int = 1,
+                        deadline_s: float = 2.0, max_delay_ms: float = 2.0, processes: int = 2, workers: int = 1, server_cores: int = 1,
                         progress: Any = print) -> dict[str, Any]:
     """All three measurements; returns the figures (the JSON of ``--format json``)."""
     repository = bundle.parent
-    cores = _cores()
+    cores = _cores(server_cores)
     requests = rerank_requests(bundle, 512)
     progress(f"server on core(s) {sorted(cores.server)}, load generator ({processes} processes) on {sorted(cores.generator)}")
     progress("overhead: split call on a trivial model vs bare echo, one client")
