@@ -35,10 +35,10 @@ from typing import Any
 
 import grpc
 
-from benchmarks.cloud_load import HUNG, LoadResult, LoadSpec, percentile, rerank_requests, run_load
+from benchmarks.cloud_load import HUNG, RERANK_METHOD, LoadResult, LoadSpec, percentile, rerank_requests, run_load
 from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
-from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
 
 
@@ -126,23 +126,20 @@ async def _overhead(server: BenchServer, requests: list[cloud_pb2.RerankRequest]
     """One client, sequential calls: echo and split in alternating blocks of ``calls``; latency per call
     and the server's CPU per call of each kind."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        stub = cloud_pb2_grpc.CloudRankerStub(channel)
-        echo = channel.unary_unary(ECHO_METHOD)
+        echo, rerank = channel.unary_unary(ECHO_METHOD), channel.unary_unary(RERANK_METHOD)  # both send the same bytes
         payload = requests[0].SerializeToString()
-        for request in requests[:100]:  # warm up both paths
+        for _ in range(100):  # warm up both paths
             await echo(payload)
-            await stub.Rerank(request)
+            await rerank(payload)
         latency_us: dict[str, list[float]] = {"echo": [], "split": []}
         cpu_s = {"echo": 0.0, "split": 0.0}
         for _ in range(rounds):
             for kind in ("echo", "split"):
                 cpu_before = server.cpu_seconds()
-                for i in range(calls):
+                call = echo if kind == "echo" else rerank
+                for _ in range(calls):
                     started = time.perf_counter_ns()
-                    if kind == "echo":
-                        await echo(payload)
-                    else:
-                        await stub.Rerank(requests[0])
+                    await call(payload)
                     latency_us[kind].append((time.perf_counter_ns() - started) / 1000)
                 cpu_s[kind] += server.cpu_seconds() - cpu_before
     echo_cpu, split_cpu = (cpu_s[kind] / (calls * rounds) * 1e6 for kind in ("echo", "split"))
