@@ -3,6 +3,7 @@ server CPU read from the server process, open- and closed-loop load from several
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.cloud import serve_load, server_process
-from benchmarks.cloud_load import LoadSpec
+from benchmarks.cloud import _overhead, serve_load, server_process
+from benchmarks.cloud_load import LoadSpec, rerank_requests
 from benchmarks.cores import cpu_seconds, split_cores
 
 pytestmark = pytest.mark.slow
@@ -36,6 +37,10 @@ def test_open_and_closed_loop_load_against_a_pinned_server(tiny_bundle: Path, tm
         opened = serve_load(server, spec, cores, processes=2)
         closed = serve_load(server, LoadSpec(port=server.port, bundle=str(tmp_path / "1"), clients=6, seconds=1.0, deadline_s=5.0), cores,
                             processes=2)
+        overhead = asyncio.run(_overhead(server, rerank_requests(tmp_path / "1", 4), calls=500, rounds=1))  # >= 50 ms of server CPU each: several clock ticks
+    assert overhead["echo_p50_us"] > 0 and overhead["split_p50_us"] > 0
+    assert overhead["split_cpu_per_call_us"] > 0 and overhead["echo_cpu_per_call_us"] > 0
+    assert overhead["overhead_cpu_ratio"] == overhead["split_cpu_per_call_us"] / overhead["echo_cpu_per_call_us"]
     assert opened.load.sent == sum(opened.load.codes.values()) == 150
     assert opened.load.codes == {"OK": 150} and len(opened.load.ok_ms) == 150
     assert closed.load.codes.get("OK", 0) >= 6 and closed.load.sent == sum(closed.load.codes.values())
