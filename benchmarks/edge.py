@@ -30,8 +30,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from benchmarks.cloud import server_process
-from benchmarks.cloud_server import ECHO_METHOD
+from benchmarks.echo_server import ECHO_METHOD
 from cloud.data.examples import Examples
 from cloud.serving.runtime import ServingModels
 from core.codec import FLOAT32, INT4, INT8
@@ -74,12 +73,26 @@ def histories(examples: Examples, codes: list[str]) -> list[list[tuple[str, floa
     return out
 
 
+@contextmanager
+def echo_process() -> Iterator[int]:
+    """``benchmarks.echo_server`` (a bare grpc.aio echo) in its own process; yields its port."""
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.echo_server"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("READY"):
+            raise RuntimeError(f"echo server did not start: {process.stderr.read() if process.stderr else ''}")
+        yield int(line.split()[1])
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
     """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, of a bare grpc.aio echo of the
     same request bytes (the floor any gRPC agent pays on this machine), interleaved; the agent's own time; then
     ``EdgeRanker`` in a process like an app's."""
     times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
-    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
+    with agent_process(bundle, "--policy", "local") as (tcp, uds), echo_process() as echo_port, \
             Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
         echo = echo_channel.unary_unary(ECHO_METHOD)
         payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
