@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from core.codec import FLOAT32, INT4, INT8
+from core.rpc_guard import MalformedRequestGuard
 from edge.agent import AgentOptions, EdgeAgentService
 from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
@@ -100,7 +101,11 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
                            split_candidates=settings.split_candidates,
                            encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))
     service = EdgeAgentService(model, router, links, HistoryStore(Path(settings.histories) if settings.histories else None), options)
-    server = grpc.aio.server()
+
+    def count_malformed(method: str) -> None:
+        service.stats.invalid += 1
+
+    server = grpc.aio.server(interceptors=[MalformedRequestGuard(count_malformed)])
     agent_pb2_grpc.add_EdgeAgentServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -344,6 +344,27 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
     emit(result, fmt)
 
 
+@bench.command("fuzz")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--examples", type=int, default=500, show_default=True, help="Hostile inputs per method.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
+    """Hostile bytes against every method of a running serve-cloud and run-agent: codes per method, crashes, serving afterwards."""
+    from benchmarks.fuzz import run_fuzz_benchmark
+
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    try:
+        result = run_fuzz_benchmark(resolve_bundle(repository), examples=examples, progress=say)
+    except (BundleError, RuntimeError) as err:
+        _fail(str(err))
+    if fmt == "table":
+        for row in result["methods"]:
+            codes = ", ".join(f"{code} {count}" for code, count in sorted(row["codes"].items()))
+            click.echo(f"{row['service']:<6} {row['method']:<48} inputs {row['inputs']:>5}  undecodable {row['undecodable']:>5}  "
+                       f"crashes {row['crashes']}  unexpected {row['unexpected_codes']}  ({codes})")
+    emit(result, fmt)
+
+
 @report.command("cost")
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml [default: the packaged one].")
 @click.option("--cloud-compute-ms", type=float, default=0.5, show_default=True, help="Cloud compute per request of the example.")
