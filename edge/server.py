@@ -13,12 +13,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from core.codec import FLOAT32, INT4, INT8
 from core.rpc_guard import MalformedRequestGuard
 from edge.agent import AgentOptions, EdgeAgentService
 from edge.history_store import HistoryStore
-from edge.link import CloudLink, parse_endpoints
+from edge.link import CloudLink, parse_endpoint_tls, parse_endpoints
 from edge.model import EdgeModel
 from edge.privacy import PrivacyConfig, pseudonym
 from edge.router import Router, RouterConfig
@@ -39,6 +40,8 @@ class AgentSettings:
     port: int = 50061
     unix_socket: str = ""
     cloud: str = ""
+    cloud_tls: str = ""
+    """TLS per cloud endpoint: ``name:ca=FILE[,cert=FILE,key=FILE][;...]`` (``*`` = every endpoint); cert and key make it mTLS."""
     policy: str = "learned"
     cloud_route: str = "split"
     target_cloud_fraction: float = 0.3
@@ -92,7 +95,7 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
         raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {settings.encoding!r}")
     model = EdgeModel(bundle or settings.repository, variant=settings.variant, threads=settings.threads)
     router = Router(settings.router_config(), model.gain_model)
-    links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
+    links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud, parse_endpoint_tls(settings.cloud_tls))]
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
     device = pseudonym(settings.device_id, secret) if settings.device_id else ""
     if settings.split_candidates < 0:
@@ -109,6 +112,7 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
     agent_pb2_grpc.add_EdgeAgentServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if settings.unix_socket:
         server.add_insecure_port(f"unix:{settings.unix_socket}")

@@ -133,6 +133,7 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--host", help="Address to listen on [default: 127.0.0.1: apps on this device only].")
 @click.option("--unix-socket", help="Also listen on this Unix socket path.")
 @click.option("--cloud", help="Cloud endpoints: name=host:port[@usd_per_call][;...] [default: none, local only].")
+@click.option("--cloud-tls", help="TLS per endpoint: name:ca=FILE[,cert=FILE,key=FILE][;...] (name * = every endpoint; cert+key = mTLS).")
 @click.option("--policy", type=click.Choice(["local", "split", "cloud", "threshold", "learned"]), help="Router policy [default: learned].")
 @click.option("--target-cloud-fraction", type=float, help="Share of requests threshold/learned send to the cloud [default: 0.3].")
 @click.option("--budget-usd-per-hour", type=float, help="Cap cloud calls at what this pays for [default: 0 = no cap].")
@@ -146,7 +147,8 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--release-public-key", help="release.pub: the key model releases must be signed with.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
-def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, policy: str | None,
+def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, cloud_tls: str | None,
+              policy: str | None,
               target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
               split_candidates: int | None,
               dp_epsilon: float | None, device_id: str | None, mqtt: str | None, state_dir: str | None, release_public_key: str | None,
@@ -161,7 +163,7 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
         settings = load_settings(AgentSettings, section="agent", config=config, flags={
-            "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
+            "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "cloud_tls": cloud_tls, "policy": policy,
             "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
             "encoding": encoding, "split_candidates": split_candidates, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
             "release_public_key": release_public_key})
