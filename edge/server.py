@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -50,7 +50,7 @@ class AgentSettings:
     default_deadline_ms: float = 250.0
     histories: str = ""
     device_id: str = ""
-    device_secret: str = ""
+    device_secret: str = field(default="", repr=False)
     encoding: str = "int8"
     split_candidates: int = 0
     dp_epsilon: float = 0.0
@@ -59,7 +59,11 @@ class AgentSettings:
     mqtt: str = ""
     """Fleet broker host:port; empty = not fleet-managed. With it, models live in state_dir and arrive as signed releases."""
     mqtt_username: str = ""
-    mqtt_password: str = ""
+    mqtt_password: str = field(default="", repr=False)
+    mqtt_tls_ca_file: str = ""
+    """TLS to the broker: the CA of its certificate; with mqtt_tls_cert_file and mqtt_tls_key_file the device logs in by certificate."""
+    mqtt_tls_cert_file: str = ""
+    mqtt_tls_key_file: str = ""
     mqtt_protocol: str = "5"
     state_dir: str = "agent-state"
     release_public_key: str = ""

@@ -143,6 +143,9 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
 @click.option("--dp-epsilon", type=float, help="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP [default: 0 = off].")
 @click.option("--device-id", help="This device's id (sent pseudonymized; its MQTT user name in a fleet).")
 @click.option("--mqtt", help="Fleet broker host:port: report state and telemetry, take config and signed model releases.")
+@click.option("--mqtt-tls-ca", help="TLS to the broker: the CA of its certificate.")
+@click.option("--mqtt-tls-cert", help="TLS to the broker: this device's certificate (its common name is the device id).")
+@click.option("--mqtt-tls-key", help="TLS to the broker: the certificate's key.")
 @click.option("--state-dir", help="Where a fleet-managed agent keeps models and its telemetry outbox [default: agent-state].")
 @click.option("--release-public-key", help="release.pub: the key model releases must be signed with.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
@@ -151,7 +154,8 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
               policy: str | None,
               target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
               split_candidates: int | None,
-              dp_epsilon: float | None, device_id: str | None, mqtt: str | None, state_dir: str | None, release_public_key: str | None,
+              dp_epsilon: float | None, device_id: str | None, mqtt: str | None, mqtt_tls_ca: str | None, mqtt_tls_cert: str | None,
+              mqtt_tls_key: str | None, state_dir: str | None, release_public_key: str | None,
               config: Path | None, log_level: str) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
     import asyncio
@@ -166,7 +170,8 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
             "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "cloud_tls": cloud_tls, "policy": policy,
             "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
             "encoding": encoding, "split_candidates": split_candidates, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
-            "release_public_key": release_public_key})
+            "release_public_key": release_public_key, "mqtt_tls_ca_file": mqtt_tls_ca, "mqtt_tls_cert_file": mqtt_tls_cert,
+            "mqtt_tls_key_file": mqtt_tls_key})
         asyncio.run(serve_device_agent(settings))
     except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
         _fail(str(err))

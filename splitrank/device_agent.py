@@ -117,7 +117,9 @@ def fleet_bundle(settings: AgentSettings) -> Path:
 def fleet_device(settings: AgentSettings, service: EdgeAgentService) -> FleetDevice:
     """The fleet client of a running agent (not started)."""
     broker = BrokerAddress.parse(settings.mqtt, username=settings.mqtt_username or settings.device_id or None,
-                                 password=settings.mqtt_password or None, protocol=settings.mqtt_protocol)
+                                 password=settings.mqtt_password or None, protocol=settings.mqtt_protocol,
+                                 tls_ca_file=settings.mqtt_tls_ca_file or None, tls_cert_file=settings.mqtt_tls_cert_file or None,
+                                 tls_key_file=settings.mqtt_tls_key_file or None)
     key = load_public_key(Path(settings.release_public_key)) if settings.release_public_key else None
     return FleetDevice(DeviceSettings(settings.device_id, broker, Path(settings.state_dir), public_key=key, profile=settings.profile,
                                       telemetry_interval_s=settings.telemetry_interval_s),
