@@ -203,7 +203,7 @@ def broker(host: str, port: int, mosquitto_config: Path | None, devices: int, tl
         click.echo(f"wrote {conf}; run `mosquitto -c {conf}`; passwords in {mosquitto_config / 'credentials.json'}")
         if tls_port:
             click.echo(f"TLS on port {tls_port}: CA {mosquitto_config / 'ca' / 'ca.pem'}, a certificate and key per device and the manager in "
-                       f"{mosquitto_config / 'clients'} (give each device its own: --mqtt-tls-ca, --mqtt-tls-cert, --mqtt-tls-key)")
+                       f"{mosquitto_config / 'clients'} (give each device its own: run-agent --mqtt-tls-ca-file, --mqtt-tls-cert-file, --mqtt-tls-key-file)")
         return
     click.echo(f"embedded MQTT broker on {host}:{port} (MQTT 3.1.1, anonymous); Ctrl-C stops it", err=True)
     try:
