@@ -102,10 +102,12 @@ KSERVE_HINTS: Hints = {"model_name": st.just("reranker"), "model_version": st.sa
 
 def _value(field: FieldDescriptor, depth: int, hints: Hints) -> st.SearchStrategy[Any]:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
         return messages(field.message_type, depth + 1, hints)
     if field.type == FieldDescriptor.TYPE_STRING and field.name in hints:
         return hints[field.name] | _SCALARS[field.type]
     if field.type == FieldDescriptor.TYPE_ENUM:  # proto3 enums are open: unknown numbers are valid wire values
+        assert field.enum_type is not None
         return st.sampled_from([v.number for v in field.enum_type.values]) | st.integers(-(2**31), 2**31 - 1)
     return _SCALARS[field.type]
 
@@ -154,7 +156,8 @@ def messages(descriptor: Descriptor, depth: int = 0, hints: Hints | None = None)
 
 def hostile_payloads(request: type[Message], hints: Hints | None = None) -> st.SearchStrategy[bytes]:
     """Bytes a hostile or broken client might send for ``request``: most do not parse, the rest parse into absurd values."""
-    encoded = messages(request.DESCRIPTOR, hints=hints).map(lambda message: message.SerializeToString())
+    descriptor: Descriptor = request.DESCRIPTOR  # type: ignore[assignment]  # upb's Descriptor class at run time
+    encoded: st.SearchStrategy[bytes] = messages(descriptor, hints=hints).map(lambda message: message.SerializeToString())
 
     def flip(data: bytes, position: int, bit: int) -> bytes:
         if not data:
@@ -183,7 +186,7 @@ def parses(request: type[Message], payload: bytes) -> bool:
 
 def fuzz_method(channel: grpc.Channel, target: FuzzTarget, examples: int, hints: Hints | None = None) -> dict[str, Any]:
     """Send ``examples`` hostile payloads to one method; what came back, tallied."""
-    call = channel.unary_unary(target.method)
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(target.method)
     codes: Counter[str] = Counter()
     tally: Counter[str] = Counter()
     samples: list[str] = []
@@ -196,9 +199,9 @@ def fuzz_method(channel: grpc.Channel, target: FuzzTarget, examples: int, hints:
             call(payload, timeout=CALL_TIMEOUT_S)
             code = OK
         except grpc.RpcError as err:
-            code = err.code()  # type: ignore[attr-defined]
+            code = err.code()
             if code in CRASH_CODES and len(samples) < 3:
-                samples.append(f"{code.name}: {err.details()}")  # type: ignore[attr-defined]
+                samples.append(f"{code.name}: {err.details()}")
         tally["inputs"] += 1
         tally["undecodable"] += not decodable
         codes[code.name] += 1

@@ -15,11 +15,13 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import grpc
 
 log = logging.getLogger("splitrank.rpc")
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 
 class MalformedRequest:
@@ -50,19 +52,19 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
     def __init__(self, on_malformed: Callable[[str], None] = lambda method: None, *, log_every_s: float = 10.0) -> None:
         self.on_malformed = on_malformed
         self.log_every_s = log_every_s
-        self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._handlers: dict[str, Handler | None] = {}
         self._unlogged: dict[str, int] = {}
         self._logged_at: dict[str, float] = {}
 
-    async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-                                handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+    async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+                                handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         method = handler_call_details.method
         if method not in self._handlers:
             handler = await continuation(handler_call_details)
             self._handlers[method] = None if handler is None else self._guard(method, handler)
-        return self._handlers[method]  # type: ignore[return-value]  # None: grpc answers UNIMPLEMENTED
+        return self._handlers[method]  # None: grpc answers UNIMPLEMENTED
 
-    async def _refuse(self, method: str, request: MalformedRequest, context: grpc.aio.ServicerContext) -> None:
+    async def _refuse(self, method: str, request: MalformedRequest, context: Context) -> None:
         self.on_malformed(method)
         self._unlogged[method] = self._unlogged.get(method, 0) + 1
         now = time.monotonic()
@@ -71,7 +73,7 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
             self._logged_at[method], self._unlogged[method] = now, 0
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed request: {request.reason}")
 
-    def _checked(self, method: str, requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    def _checked(self, method: str, requests: AsyncIterator[Any], context: Context) -> AsyncIterator[Any]:
         async def checked() -> AsyncIterator[Any]:
             async for request in requests:
                 if isinstance(request, MalformedRequest):
@@ -80,20 +82,20 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
 
         return checked()
 
-    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        if handler.request_streaming:
-            behavior = handler.stream_stream if handler.response_streaming else handler.stream_unary
+    def _guard(self, method: str, handler: Handler) -> Handler:
+        streaming = handler.request_streaming
+        kind = ("stream" if streaming else "unary") + "_" + ("stream" if handler.response_streaming else "unary")
+        behavior = cast("Callable[..., Any] | None", getattr(handler, kind))
+        assert behavior is not None, f"{method}: handler without a behaviour"
 
-            def first(requests: Any, context: grpc.aio.ServicerContext) -> tuple[Any, bool]:
-                return self._checked(method, requests, context), True
-        else:
-            behavior = handler.unary_stream if handler.response_streaming else handler.unary_unary
-
-            def first(request: Any, context: grpc.aio.ServicerContext) -> tuple[Any, bool]:
-                return request, not isinstance(request, MalformedRequest)
+        def first(request: Any, context: Context) -> tuple[Any, bool]:
+            """The request (a checked iterator when requests stream) and whether it may reach the behaviour."""
+            if streaming:
+                return self._checked(method, request, context), True
+            return request, not isinstance(request, MalformedRequest)
 
         if inspect.isasyncgenfunction(behavior):
-            async def guarded_stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def guarded_stream(request: Any, context: Context) -> AsyncIterator[Any]:
                 request, ok = first(request, context)
                 if not ok:
                     await self._refuse(method, request, context)
@@ -102,7 +104,7 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
 
             guarded: Callable[..., Any] = guarded_stream
         else:
-            async def guarded_call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def guarded_call(request: Any, context: Context) -> Any:
                 request, ok = first(request, context)
                 if not ok:
                     await self._refuse(method, request, context)
@@ -110,5 +112,6 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
                 return await result if inspect.isawaitable(result) else result
 
             guarded = guarded_call
-        kind = ("stream" if handler.request_streaming else "unary") + "_" + ("stream" if handler.response_streaming else "unary")
-        return handler._replace(request_deserializer=_deserializer(handler.request_deserializer), **{kind: guarded})  # type: ignore[attr-defined]
+        replaced: Handler = handler._replace(request_deserializer=_deserializer(handler.request_deserializer),  # type: ignore[attr-defined]
+                                             **{kind: guarded})
+        return replaced

@@ -81,7 +81,7 @@ def parse_endpoints(text: str, tls: dict[str, EndpointTLS] | None = None) -> lis
     """``name=host:port[@usd_per_call][;...]``, e.g. ``private=10.0.0.5:50051@0.00001;public=cloud.example:443@0.00004``;
     ``tls`` (from ``parse_endpoint_tls``) gives endpoints by name, or ``*``, their TLS settings."""
     tls = tls or {}
-    endpoints = []
+    endpoints: list[Endpoint] = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, sep, rest = part.partition("=")
         if not sep:
