@@ -33,8 +33,10 @@ class MalformedRequest:
         self.reason = reason
 
 
-def _deserializer(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any]:
+def _deserializer(parse: Callable[[bytes], Any] | None, max_bytes: int | None) -> Callable[[bytes], Any]:
     def deserialize(data: bytes) -> Any:
+        if max_bytes is not None and len(data) > max_bytes:
+            return MalformedRequest(f"request is {len(data)} bytes, the limit is {max_bytes}")
         if parse is None:
             return data
         try:
@@ -47,10 +49,14 @@ def _deserializer(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any
 
 class MalformedRequestGuard(grpc.aio.ServerInterceptor):
     """``grpc.aio.server(interceptors=[MalformedRequestGuard(on_malformed)])``; ``on_malformed(method)``
-    gets the full method path (``/package.Service/Method``) of every refused call."""
+    gets the full method path (``/package.Service/Method``) of every refused call. Requests over
+    ``max_request_bytes`` are refused the same way, before they are parsed (keep gRPC's own receive
+    limit above it: past that limit gRPC answers RESOURCE_EXHAUSTED before any Python runs)."""
 
-    def __init__(self, on_malformed: Callable[[str], None] = lambda method: None, *, log_every_s: float = 10.0) -> None:
+    def __init__(self, on_malformed: Callable[[str], None] = lambda method: None, *, max_request_bytes: int | None = None,
+                 log_every_s: float = 10.0) -> None:
         self.on_malformed = on_malformed
+        self.max_request_bytes = max_request_bytes
         self.log_every_s = log_every_s
         self._handlers: dict[str, Handler | None] = {}
         self._unlogged: dict[str, int] = {}
@@ -112,6 +118,6 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
                 return await result if inspect.isawaitable(result) else result
 
             guarded = guarded_call
-        replaced: Handler = handler._replace(request_deserializer=_deserializer(handler.request_deserializer),  # type: ignore[attr-defined]
+        replaced: Handler = handler._replace(request_deserializer=_deserializer(handler.request_deserializer, self.max_request_bytes),  # type: ignore[attr-defined]
                                              **{kind: guarded})
         return replaced

@@ -63,7 +63,7 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
     def count_malformed(method: str) -> None:
         service.stats.invalid += 1
 
-    server = grpc.aio.server(interceptors=[MalformedRequestGuard(count_malformed)])
+    server = grpc.aio.server(interceptors=[MalformedRequestGuard(count_malformed, max_request_bytes=settings.max_request_bytes)])
     agent_pb2_grpc.add_EdgeAgentServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

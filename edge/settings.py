@@ -46,6 +46,8 @@ class AgentSettings(ProgramSettings):
     dp_epsilon: NonNegativeFloat = Field(0.0, description="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP; 0 = off.")
     dp_clip_norm: PositiveFloat = Field(2.0, description="L2 norm the user embedding is clipped to before the DP noise.")
     threads: PositiveInt = Field(1, description="TFLite interpreter threads.")
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, le=4 * 1024 * 1024,
+                                   description="Larger requests are refused with INVALID_ARGUMENT before they are parsed (gRPC's own limit is 4 MiB).")
     mqtt: str = Field("", description="Fleet broker host:port: report state and telemetry, take config and signed model releases; "
                                       "models then live in state_dir. Empty: not fleet-managed.")
     mqtt_username: str = Field("", description="MQTT user name; empty: the device id.")

@@ -24,7 +24,7 @@ class GuardedHealthServer(LoopThread):
         self.port = self.call(self._start())
 
     async def _start(self) -> int:
-        self.server = grpc.aio.server(interceptors=[MalformedRequestGuard(self.refused.append)])
+        self.server = grpc.aio.server(interceptors=[MalformedRequestGuard(self.refused.append, max_request_bytes=1000)])
         servicer = health.aio.HealthServicer()
         await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, self.server)
@@ -64,3 +64,10 @@ def test_malformed_bytes_are_invalid_argument_counted_and_logged_once(server: Gu
     lines = [r for r in caplog.records if r.name == "splitrank.rpc"]
     assert len(lines) == 2 and all(r.exc_info is None for r in lines)  # one line per method within log_every_s, no traceback
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_requests_over_the_size_limit_are_refused_before_parsing(server: GuardedHealthServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel, pytest.raises(grpc.RpcError) as caught:
+        channel.unary_unary(CHECK)(health_pb2.HealthCheckRequest(service="x" * 2000).SerializeToString(), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "the limit is 1000" in caught.value.details()
+    assert server.refused == [CHECK]
