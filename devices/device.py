@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -144,13 +145,21 @@ class FleetDevice:
                         self.malformed_received, err)
             return
         if isinstance(parsed, fleet_pb2.DeviceConfig):
-            self._worker.submit(self._apply_config, parsed)
+            self._submit(self._apply_config, parsed)
         else:
             release = parsed
             if not release.chunk_count:
-                self._worker.submit(self._install, release, None)
+                self._submit(self._install, release, None)
             elif (archive := self._add_chunk(release)) is not None:
-                self._worker.submit(self._install, release, archive)
+                self._submit(self._install, release, archive)
+
+    def _submit(self, work: Callable[..., None], *args: object) -> None:
+        """Run on the device's worker thread; an exception there is logged, never lost with its future."""
+        def report(future: Future[None]) -> None:
+            if not future.cancelled() and (err := future.exception()) is not None:
+                log.error("device %s: %s failed: %s: %s", self.device_id, work.__name__, type(err).__name__, err)
+
+        self._worker.submit(work, *args).add_done_callback(report)
 
     def _add_chunk(self, release: fleet_pb2.ModelRelease) -> bytes | None:
         """Collect a chunked release (network thread); the archive once every chunk is in, else None."""
