@@ -58,17 +58,20 @@ class MalformedRequestGuard(grpc.aio.ServerInterceptor):
         self.on_malformed = on_malformed
         self.max_request_bytes = max_request_bytes
         self.log_every_s = log_every_s
-        self._handlers: dict[str, Handler | None] = {}
+        self._handlers: dict[str, Handler] = {}
         self._unlogged: dict[str, int] = {}
         self._logged_at: dict[str, float] = {}
 
     async def intercept_service(self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
                                 handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
         method = handler_call_details.method
-        if method not in self._handlers:
+        guarded = self._handlers.get(method)
+        if guarded is None:
             handler = await continuation(handler_call_details)
-            self._handlers[method] = None if handler is None else self._guard(method, handler)
-        return self._handlers[method]  # None: grpc answers UNIMPLEMENTED
+            if handler is None:
+                return None  # grpc answers UNIMPLEMENTED; unknown names are not cached (a client could send any number of them)
+            guarded = self._handlers[method] = self._guard(method, handler)
+        return guarded
 
     async def _refuse(self, method: str, request: MalformedRequest, context: Context) -> None:
         self.on_malformed(method)

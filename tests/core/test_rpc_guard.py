@@ -24,7 +24,8 @@ class GuardedHealthServer(LoopThread):
         self.port = self.call(self._start())
 
     async def _start(self) -> int:
-        self.server = grpc.aio.server(interceptors=[MalformedRequestGuard(self.refused.append, max_request_bytes=1000)])
+        self.guard = MalformedRequestGuard(self.refused.append, max_request_bytes=1000)
+        self.server = grpc.aio.server(interceptors=[self.guard])
         servicer = health.aio.HealthServicer()
         await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, self.server)
@@ -61,6 +62,7 @@ def test_malformed_bytes_are_invalid_argument_counted_and_logged_once(server: Gu
             channel.unary_unary("/no.Such/Method")(b"", timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert server.refused == [CHECK] * 3 + [WATCH]
+    assert "/no.Such/Method" not in server.guard._handlers  # unknown names are not remembered
     lines = [r for r in caplog.records if r.name == "splitrank.rpc"]
     assert len(lines) == 2 and all(r.exc_info is None for r in lines)  # one line per method within log_every_s, no traceback
     assert not [r for r in caplog.records if r.exc_info]
