@@ -312,7 +312,10 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
     """Hostile bytes against every method of a running serve-cloud and run-agent: codes per method, crashes, serving afterwards."""
-    from benchmarks.fuzz import run_fuzz_benchmark
+    try:
+        from benchmarks.fuzz import run_fuzz_benchmark
+    except ImportError as err:
+        _fail(f"bench fuzz needs the dev extra (pip install 'splitrank[dev]'): {err}")
 
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     try:
