@@ -181,3 +181,11 @@ def test_deadline_margin_follows_the_agents_own_tail() -> None:
     for _ in range(512):
         margin.observe_lateness(0.5)
     assert margin.seconds() == pytest.approx(0.05)  # never more than the ceiling
+
+
+@pytest.mark.parametrize("field", ["budget_usd_per_hour", "cloud_timeout_ms", "target_cloud_fraction", "latency_margin_ms"])
+def test_nan_in_a_pushed_config_is_refused_and_the_old_config_stays(field: str) -> None:
+    router = Router(RouterConfig(policy="threshold"), None)
+    with pytest.raises(ValueError):
+        router.update(**{field: float("nan")})
+    assert router.config == RouterConfig(policy="threshold")
