@@ -4,7 +4,7 @@ deadline: the margin adapts to the agent's own measured tail.
 Two things happen between "stop waiting" and the app holding the answer, and both grow when the CPU is
 busy: the agent's own work on the request (everything but the cloud wait), and the lateness of the
 event loop's timer that ends the wait. The margin is a floor (the answer's way back through gRPC to the
-app, which the agent cannot time) plus the p99 of each over recent samples, capped. Timer lateness is
+app, which the agent cannot time) plus the tail of each over recent samples, capped. Timer lateness is
 sampled all the time (``watch``: a timer every 50 ms on the agent's loop), so the margin has grown
 before the first cloud call that needs it.
 """
@@ -42,9 +42,9 @@ class _Tail:
 class DeadlineMargin:
     """Seconds kept back from the app's deadline for answering; ``observe_*`` and ``watch`` feed it, ``seconds`` reads it.
 
-    The agent's work counts at its p99 over the last 1,024 requests, timer lateness at its p99 over the last 512
-    samples (about 25 s of ``watch``), up to ``ceiling_ms``. The p99 and not the worst stall: a margin that large
-    would cut many slow but timely cloud answers to save a rare one."""
+    The agent's work counts at its p99 over the last 1,024 requests, timer lateness at its worst over the last 256
+    samples (about 13 s of ``watch``), up to ``ceiling_ms``: one stall of the whole process is what makes an answer
+    late, and a late answer is a failed request, where a cut cloud call is only a degraded one."""
 
     def __init__(self, *, floor_ms: float = 10.0, ceiling_ms: float = 100.0, initial_ms: float = 8.0) -> None:
         if not 0 <= floor_ms <= ceiling_ms:
@@ -52,7 +52,7 @@ class DeadlineMargin:
         self.floor_s = floor_ms / 1000
         self.ceiling_s = ceiling_ms / 1000
         self._work = _Tail(1024, 0.99, initial_ms / 1000)
-        self._lateness = _Tail(512, 0.99, initial_ms / 1000)
+        self._lateness = _Tail(256, 1.0, initial_ms / 1000)
 
     def observe_work(self, seconds: float) -> None:
         """The agent's own time on one request, the cloud wait left out."""
