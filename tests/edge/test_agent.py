@@ -114,10 +114,9 @@ def test_slow_cloud_is_answered_locally_within_the_deadline(tiny_bundle: Path, c
     slow = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("slow", 300.0), seed=0)
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [slow])
     try:
-        for _ in range(3):
-            started = time.monotonic()
+        for _ in range(3):  # the SDK gets an answer (not DeadlineExceededError), which the agent gave within the deadline
             answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=0.2)
-            assert time.monotonic() - started < 0.2
+            assert answer.timings["total_us"] < 200_000, answer.timings
             assert answer.degraded and answer.route == "local", answer
     finally:
         running.close()
