@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +31,13 @@ def _broker_options(command: Any) -> Any:
     return command
 
 
-def _manager(broker: str, username: str, password: str | None, protocol: str) -> Any:
+def _manager(broker: str, username: str, password: str | None, protocol: str, *, group: str | None = None, ingest: bool = False,
+             manager_id: str | None = None) -> Any:
     from devices.manager import FleetManager
     from devices.mqtt import BrokerAddress
 
     manager = FleetManager(BrokerAddress.parse(broker, username=username, password=password, protocol=protocol),
-                           client_id=f"splitrank-cli-{time.time_ns()}")
+                           client_id=manager_id or f"splitrank-cli-{time.time_ns()}", group=group, ingest=ingest)
     try:
         manager.start(10)
     except ConnectionError as err:
@@ -40,9 +45,10 @@ def _manager(broker: str, username: str, password: str | None, protocol: str) ->
     return manager
 
 
-def _collect(broker: str, username: str, password: str | None, protocol: str, seconds: float, view: Callable[[Any], Any]) -> Any:
-    """Listen as the manager for ``seconds``, then return ``view(manager)``."""
-    manager = _manager(broker, username, password, protocol)
+def _collect(broker: str, username: str, password: str | None, protocol: str, seconds: float, view: Callable[[Any], Any],
+             group: str | None = None) -> Any:
+    """Listen as the manager (or as an observer of ``group``'s managers) for ``seconds``, then return ``view(manager)``."""
+    manager = _manager(broker, username, password, protocol, group=group)
     time.sleep(seconds)
     try:
         return view(manager)
@@ -109,10 +115,42 @@ def config(broker: str, username: str, password: str | None, protocol: str, devi
 @fleet.command("telemetry")
 @_broker_options
 @click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--group", help="Read what the managers of this group counted (their checkpoints) instead of the telemetry itself.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def telemetry(broker: str, username: str, password: str | None, protocol: str, seconds: float, fmt: str) -> None:
+def telemetry(broker: str, username: str, password: str | None, protocol: str, seconds: float, group: str | None, fmt: str) -> None:
     """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
-    emit(_collect(broker, username, password, protocol, seconds, lambda manager: manager.telemetry_summary()), fmt)
+    emit(_collect(broker, username, password, protocol, seconds, lambda manager: manager.telemetry_summary(), group), fmt)
+
+
+def _default_manager_id() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"manager-{socket.gethostname()}")[:64]
+
+
+@fleet.command("serve")
+@_broker_options
+@click.option("--group", default="managers", show_default=True,
+              help="Managers of one group share the telemetry ingest (MQTT 5 shared subscription $share/GROUP/...).")
+@click.option("--manager-id", default=_default_manager_id, show_default="manager-<hostname>",
+              help="This manager's id and MQTT session: give every manager of a group its own, and a restarted manager the same.")
+@click.option("--seconds", type=float, default=0.0, help="Stop after this long [default: 0 = until SIGTERM or Ctrl-C].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def serve(broker: str, username: str, password: str | None, protocol: str, group: str, manager_id: str, seconds: float, fmt: str) -> None:
+    """Run a fleet manager beside the others of GROUP: each counts its share of the telemetry exactly once,
+    a dead manager's unacknowledged share is taken over by a live one, and rollouts keep one leader.
+    SIGTERM or Ctrl-C hands this manager's share back and prints what the group counted."""
+    if protocol != "5":
+        raise click.ClickException("managers side by side need MQTT 5 (shared subscriptions, session expiry): --protocol 5")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *args: stop.set())
+    try:
+        manager = _manager(broker, username, password, protocol, group=group, ingest=True, manager_id=manager_id)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"manager {manager_id} serving group {group} at {broker}", err=True)
+    stop.wait(seconds or None)
+    manager.stop()
+    emit(manager.telemetry_summary(), fmt)
 
 
 @fleet.command("rollout")
