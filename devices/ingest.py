@@ -138,7 +138,7 @@ class CheckpointWriter:
 
 def drain(connection: MqttConnection, session_owner: str, group: str, writer: CheckpointWriter, markers: dict[str, threading.Event],
           timeout_s: float = 30.0) -> bool:
-    """Empty the session of ``connection`` (the manager ``session_owner``'s) of telemetry and end it.
+    """Empty the session of ``connection`` (the manager ``session_owner``'s) of telemetry; the caller then ends it.
 
     Unsubscribing stops new shares; then a marker goes through the session's own drain topic, behind
     everything already queued for it; once it is back and every message before it is counted and
@@ -153,7 +153,6 @@ def drain(connection: MqttConnection, session_owner: str, group: str, writer: Ch
     connection.client.publish(topics.manager_topic(session_owner, "drain"), token.encode(), qos=1)
     ok = ok and arrived.wait(timeout_s) and writer.wait_idle(connection.client, timeout_s)
     markers.pop(token, None)
-    connection.stop(end_session=True)
     return ok
 
 
@@ -178,6 +177,7 @@ class SessionTakeover:
             self.connection.client.loop_stop()
             return False
         ok = drain(self.connection, self.dead.manager_id, self.dead.group, self.writer, self.markers, timeout_s)
+        self.connection.stop(end_session=True)
         log.info("took over manager %s's session: %s", self.dead.manager_id, "drained" if ok else "incomplete")
         return ok
 

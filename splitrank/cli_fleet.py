@@ -185,8 +185,14 @@ def rollout(broker: str, username: str, password: str | None, protocol: str, bun
         raise click.ClickException("no devices: none given and none has a retained state at this broker")
     say = (lambda line: click.echo(line, err=True)) if fmt == "table" else (lambda line: None)
     archive = Path(release.url.removeprefix("file://")).read_bytes() if chunked else None
-    result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
-    manager.stop()
+    from devices.lease import LeaseHeld
+
+    try:
+        result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
+    except LeaseHeld as err:
+        raise click.ClickException(f"not released: {err}") from None
+    finally:
+        manager.stop()
     out = {"release_id": result.release_id, "halted": result.halted, "reason": result.reason, "waves": result.waves, "outcomes": result.outcomes}
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
