@@ -116,7 +116,7 @@ async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clien
 
         started = time.monotonic()
         await asyncio.gather(*(client(c) for c in range(clients)))
-        return {"rps": len(latencies) / (time.monotonic() - started), "p99_ms": _p(latencies, 99)}
+        return {"rps": len(latencies) / (time.monotonic() - started), "p50_ms": _p(latencies, 50), "p99_ms": _p(latencies, 99)}
 
 
 async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: float, seconds: float, deadline_s: float) -> dict[str, float]:

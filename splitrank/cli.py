@@ -82,7 +82,8 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
 
 
 @main.command("serve-cloud")
-@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port")
+@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port", "engine",
+                "ray_address", "ray_replicas", "ray_max_replicas", "ray_replica_cpus")
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes sharing the port (SO_REUSEPORT), one event loop each.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -99,6 +100,10 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
+        if settings.engine == "ray":
+            from cloud.serving.ray_app import serve_until_stopped
+
+            sys.exit(serve_until_stopped(settings))
         if workers > 1:
             from cloud.serving.workers import serve_workers
 
@@ -246,8 +251,10 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
 @click.option("--max-delay-ms", type=float, default=2.0, show_default=True, help="The server's max queue delay in the batched phases.")
 @click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
 @click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
+@click.option("--engine", type=click.Choice(["standalone", "ray"]), default="standalone", show_default=True,
+              help="ray: Ray Serve with 1 and 2 replicas against the standalone server on the same cores (needs the [ray] extra).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, sweep: bool, p99_ms: float, fmt: str) -> None:
+def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, sweep: bool, p99_ms: float, engine: str, fmt: str) -> None:
     """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server;
     with --sweep, the batching knobs that give the most throughput within a p99 target."""
     from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
@@ -257,6 +264,11 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
     except BundleError as err:
         _fail(str(err))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    if engine == "ray":
+        from benchmarks.cloud_ray import run_ray_cloud_benchmark
+
+        emit(run_ray_cloud_benchmark(bundle, clients=clients, seconds=seconds, max_delay_ms=max_delay_ms, progress=say), fmt)
+        return
     if sweep:
         found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), progress=say)
         if fmt == "json":
