@@ -82,7 +82,7 @@ def _ray_runs(settings: Any, cores: int, replica_counts: tuple[int, ...], reques
     import ray
     from ray import serve
 
-    from cloud.serving.ray_app import APP_NAME, build_app, start_ray_serve
+    from cloud.serving.ray_app import deploy, start_ray_serve
 
     metrics_port = free_port()
     started = time.monotonic()
@@ -96,7 +96,7 @@ def _ray_runs(settings: Any, cores: int, replica_counts: tuple[int, ...], reques
         one_client = asyncio.run(_closed_loop(settings.port, requests, 1, seconds / 2))
         for replicas in replica_counts:
             if runs:
-                serve.run(build_app(settings.model_copy(update={"ray_replicas": replicas})), name=APP_NAME, route_prefix="/")
+                deploy(settings.model_copy(update={"ray_replicas": replicas}))
             progress(f"Ray Serve, {replicas} replica(s): {clients} concurrent clients")
             before = _settled_batch_totals(metrics_port)
             figures = asyncio.run(_closed_loop(settings.port, requests, clients, seconds))

@@ -47,20 +47,28 @@ class CloudRankerDeployment:
         self.repository = ModelRepository(Path(repository), keep=keep_versions)
         self.max_request_bytes = max_request_bytes
         self.default_version = ""
+        self._loading: asyncio.Task[None] | None = None
 
     async def reconfigure(self, config: dict[str, Any]) -> None:
         """Deployment update without a restart: ``model_version`` ("" = the newest in the repository),
-        ``max_batch_size`` and ``batch_wait_timeout_s``. The new version loads while the old one serves."""
-        version = str(config.get("model_version", ""))
-        models = await asyncio.to_thread(self.repository.load if version else self._newest, version)
-        self.default_version = models.version if version else ""
+        ``max_batch_size`` and ``batch_wait_timeout_s``. A replica's first model loads before it takes calls;
+        a new version loads in the background while the serving one answers, then becomes the default."""
         for batched in (self._rerank, self._rank_full):
             batched.set_max_batch_size(int(config["max_batch_size"]))
             batched.set_batch_wait_timeout_s(float(config["batch_wait_timeout_s"]))
+        version = str(config.get("model_version", ""))
+        if not self.repository.loaded_versions:
+            await self._switch(version)
+        elif version != self.default_version:
+            self._loading = asyncio.create_task(self._switch(version))
 
-    def _newest(self, _: str) -> Any:
-        self.repository.refresh()
-        return self.repository.current
+    async def _switch(self, version: str) -> None:
+        if version:
+            await asyncio.to_thread(self.repository.load, version)
+        else:
+            await asyncio.to_thread(self.repository.refresh)
+        self.default_version = version
+        log.info("default model version now %s", self.repository.get(version).version)
 
     def check_health(self) -> None:
         """Serve restarts a replica whose model is gone."""
@@ -120,11 +128,37 @@ def deployment_options(settings: ServeSettings) -> dict[str, Any]:
             "max_queued_requests": settings.max_queue, "health_check_period_s": 10.0}
 
 
-def build_app(settings: ServeSettings, model_version: str = "") -> serve.Application:
-    """The Serve application for these settings (``serve.run`` it; running it again with another
-    ``model_version`` is the rolling version update)."""
-    return CloudRankerDeployment.options(**deployment_options(settings), user_config=user_config(settings, model_version)).bind(
+def build_app(settings: ServeSettings) -> serve.Application:
+    """The Serve application for these settings (deploy it with ``deploy``, as KubeRay does, not ``serve.run``)."""
+    return CloudRankerDeployment.options(**deployment_options(settings), user_config=user_config(settings)).bind(
         str(Path(settings.repository).resolve()), max_request_bytes=settings.max_request_bytes, keep_versions=settings.keep_versions)
+
+
+def serve_config(settings: ServeSettings, model_version: str = "") -> dict[str, Any]:
+    """The declarative Serve config of the app (what KubeRay's ``serveConfigV2`` holds). Deployed declaratively, a
+    change of ``user_config`` alone reconfigures running replicas in place; ``serve.run`` would restart them."""
+    return {"grpc_options": {"port": settings.port, "grpc_servicer_functions": [SERVICER_FUNCTION]},
+            "http_options": {"host": settings.host, "port": settings.ray_http_port},
+            "applications": [{"name": APP_NAME, "route_prefix": "/", "import_path": f"{__name__}:app_builder",
+                              "args": settings.model_dump(mode="json", exclude_defaults=True),
+                              "deployments": [{"name": DEPLOYMENT_NAME, "user_config": user_config(settings, model_version)}]}]}
+
+
+def deploy(settings: ServeSettings, model_version: str = "", timeout_s: float = 600.0) -> None:
+    """Deploy (or update) the app on the running Serve and wait until it runs; a new ``model_version`` is the
+    in-place version update (replicas switch once they have loaded it)."""
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    _get_global_client().deploy_apps(ServeDeploySchema.parse_obj(serve_config(settings, model_version)))
+    deadline = time.monotonic() + timeout_s
+    time.sleep(0.5)
+    while (status := serve.status().applications.get(APP_NAME)) is None or status.status != "RUNNING":
+        if status is not None and status.status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            raise RuntimeError(f"Ray Serve could not deploy {APP_NAME}: {status.message}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{APP_NAME} not running on Ray Serve after {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def start_ray_serve(settings: ServeSettings) -> None:
@@ -137,7 +171,7 @@ def start_ray_serve(settings: ServeSettings) -> None:
                  log_to_driver=False)
     serve.start(http_options=HTTPOptions(host=settings.host, port=settings.ray_http_port),
                 grpc_options=gRPCOptions(port=settings.port, grpc_servicer_functions=[SERVICER_FUNCTION]))
-    serve.run(build_app(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    deploy(settings)
 
 
 def app_builder(args: dict[str, Any]) -> serve.Application:

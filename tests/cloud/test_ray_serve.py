@@ -87,9 +87,7 @@ def test_bad_input_keeps_its_status_code_through_ray(stub: cloud_pb2_grpc.CloudR
 
 def test_a_version_update_under_load_loses_no_call(stub: cloud_pb2_grpc.CloudRankerStub, ray_serve: ServeSettings, repository: Path,
                                                    tiny_bundle: Path) -> None:
-    from ray import serve
-
-    from cloud.serving.ray_app import APP_NAME, build_app
+    from cloud.serving.ray_app import deploy
 
     shutil.copytree(tiny_bundle, repository / "2")
     requests = _requests(tiny_bundle, 32)
@@ -111,7 +109,10 @@ def test_a_version_update_under_load_loses_no_call(stub: cloud_pb2_grpc.CloudRan
         caller.start()
     try:
         time.sleep(1.0)
-        serve.run(build_app(ray_serve, model_version="2"), name=APP_NAME, route_prefix="/")  # returns once the update is done
+        deploy(ray_serve, model_version="2")
+        deadline = time.monotonic() + 120
+        while (not served or served[-1] != "2") and time.monotonic() < deadline:  # the replica loads version 2 beside 1
+            time.sleep(0.2)
         time.sleep(1.0)
     finally:
         stop.set()
