@@ -187,10 +187,10 @@ def serve_until_stopped(settings: ServeSettings) -> int:
 
     import ray
 
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *args: stop.set())
     start_ray_serve(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # after ray.init, which installs handlers of its own
+        signal.signal(signum, lambda *args: stop.set())
     log.info("Ray Serve: splitrank.v1.CloudRanker on gRPC %s:%d, %d replica(s)", settings.host, settings.port, settings.ray_replicas)
     stop.wait()
     serve.shutdown()
