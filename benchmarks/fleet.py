@@ -103,7 +103,8 @@ def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connectio
         port = free_port()
         if mosquitto:
             process = _start_mosquitto(Path(folder), port)
-            stack.callback(lambda: (process.terminate(), process.wait(5)))
+            stack.callback(process.wait, 5)  # callbacks run last-in first-out: terminate, then wait
+            stack.callback(process.terminate)
             address = BrokerAddress("127.0.0.1", port, protocol="5")
             observer = FleetManager(address, client_id="bench-observer", group=GROUP, ingest=False)
         else:
@@ -112,8 +113,8 @@ def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connectio
             loop = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, daemon=True).start()
             embedded = asyncio.run_coroutine_threadsafe(start_embedded_broker("127.0.0.1", port), loop).result(30)
-            stack.callback(lambda: (asyncio.run_coroutine_threadsafe(embedded.shutdown(), loop).result(10),  # type: ignore[attr-defined]
-                                    loop.call_soon_threadsafe(loop.stop)))
+            stack.callback(loop.call_soon_threadsafe, loop.stop)
+            stack.callback(lambda: asyncio.run_coroutine_threadsafe(embedded.shutdown(), loop).result(10))  # type: ignore[attr-defined]
             address = BrokerAddress("127.0.0.1", port, protocol="3.1.1")
             observer = FleetManager(address)  # the one manager itself
         observer.start(10)

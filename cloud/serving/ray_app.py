@@ -150,7 +150,10 @@ def deploy(settings: ServeSettings, model_version: str = "", timeout_s: float = 
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
 
-    _get_global_client().deploy_apps(ServeDeploySchema.parse_obj(serve_config(settings, model_version)))
+    client = _get_global_client()
+    if client is None:
+        raise RuntimeError("Ray Serve is not running: start_ray_serve first")
+    client.deploy_apps(ServeDeploySchema.parse_obj(serve_config(settings, model_version)))
     deadline = time.monotonic() + timeout_s
     time.sleep(0.5)
     while (status := serve.status().applications.get(APP_NAME)) is None or status.status != "RUNNING":

@@ -39,7 +39,7 @@ class ServeSettings(ProgramSettings):
     engine: Literal["standalone", "ray"] = Field("standalone", description="standalone: this grpc.aio server; ray: a Ray Serve app "
                                                  "behind Serve's gRPC ingress (needs the [ray] extra).")
     ray_address: str | None = Field(None, description="Ray cluster to deploy to (ray://host:10001 or auto); none: a local Ray.")
-    ray_num_cpus: PositiveFloat = Field(2.0, description="CPUs of the local Ray started when ray_address is none.")
+    ray_num_cpus: PositiveInt = Field(2, description="CPUs of the local Ray started when ray_address is none.")
     ray_replicas: PositiveInt = Field(1, description="Replicas of the Ray Serve deployment (the minimum, with autoscaling).")
     ray_max_replicas: NonNegativeInt = Field(0, description="Autoscale the Ray deployment up to this many replicas; 0 = fixed replicas.")
     ray_replica_cpus: PositiveFloat = Field(0.5, description="CPUs Ray reserves per replica (fractional: several fit on a small machine).")
