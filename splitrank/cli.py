@@ -30,6 +30,13 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        _fail('Ray Serve is not installed: pip install "splitrank[ray]"')
+
+
 TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
 """Commands that load TensorFlow (imported quietly before they run; the device's commands never load it)."""
 
@@ -101,6 +108,7 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
         if settings.engine == "ray":
+            _require_ray()
             from cloud.serving.ray_app import serve_until_stopped
 
             sys.exit(serve_until_stopped(settings))
@@ -267,6 +275,7 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
     if engine == "ray":
         from benchmarks.cloud_ray import run_ray_cloud_benchmark
 
+        _require_ray()
         emit(run_ray_cloud_benchmark(bundle, clients=clients, seconds=seconds, max_delay_ms=max_delay_ms, progress=say), fmt)
         return
     if sweep:
