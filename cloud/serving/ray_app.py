@@ -100,11 +100,19 @@ class CloudRankerDeployment:
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
     async def _rerank(self, items: list[RerankInput]) -> list[tuple[np.ndarray, float]]:
-        return await asyncio.to_thread(_by_model, items, _rerank_batch)
+        return await asyncio.to_thread(_timed, items, _rerank_batch)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
     async def _rank_full(self, items: list[FullInput]) -> list[tuple[np.ndarray, float]]:
-        return await asyncio.to_thread(_by_model, items, _full_batch)
+        return await asyncio.to_thread(_timed, items, _full_batch)
+
+
+def _timed(items: list[Any], run: Callable[[list[Any]], list[np.ndarray]]) -> list[tuple[np.ndarray, float]]:
+    """Each item's output with the seconds its batch's model call took."""
+    started = time.perf_counter()
+    outputs = _by_model(items, run)
+    seconds = time.perf_counter() - started
+    return [(output, seconds) for output in outputs]
 
 
 def _refuse(grpc_context: RayServegRPCContext, code: grpc.StatusCode, message: str) -> cloud_pb2.CloudRankResponse:

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from benchmarks.cloud import _requests
+from benchmarks.cloud_load import rerank_requests
 from cloud.serving.settings import ServeSettings
 from edge.server import AgentSettings
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
@@ -78,7 +78,7 @@ def test_bad_input_keeps_its_status_code_through_ray(stub: cloud_pb2_grpc.CloudR
     with pytest.raises(grpc.RpcError) as empty:
         stub.Rerank(cloud_pb2.RerankRequest(), timeout=20)
     assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "candidate" in empty.value.details()
-    pinned = _requests(tiny_bundle, 1)[0]
+    pinned = rerank_requests(tiny_bundle, 1)[0]
     pinned.model_version = "99"
     with pytest.raises(grpc.RpcError) as unknown:
         stub.Rerank(pinned, timeout=20)
@@ -90,7 +90,7 @@ def test_a_version_update_under_load_loses_no_call(stub: cloud_pb2_grpc.CloudRan
     from cloud.serving.ray_app import deploy
 
     shutil.copytree(tiny_bundle, repository / "2")
-    requests = _requests(tiny_bundle, 32)
+    requests = rerank_requests(tiny_bundle, 32)
     served: list[str] = []
     failed: list[str] = []
     stop = threading.Event()
