@@ -34,7 +34,7 @@ from protos.v1 import fleet_pb2
 
 log = logging.getLogger("splitrank.fleet")
 TELEMETRY_FIELDS = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors",
-                    "cloud_bytes_up", "cloud_bytes_down", "energy_joules", "model_version", "sent_at_s", "dropped_before")
+                    "cloud_bytes_up", "cloud_bytes_down", "energy_joules", "model_version", "sent_at_s", "dropped_before", "malformed_received")
 
 
 @dataclass(frozen=True)

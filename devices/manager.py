@@ -7,6 +7,7 @@ into checkpoints that every member (and any observer) applies, so each holds the
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,8 @@ from devices.mqtt import BrokerAddress, MqttConnection
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 
+log = logging.getLogger("splitrank.fleet")
+
 
 @dataclass
 class DeviceRecord:
@@ -34,6 +37,8 @@ class DeviceRecord:
     counted_twice: int = 0
     totals: Counter[str] = field(default_factory=Counter)
     dropped_by_device: int = 0
+    malformed_at_device: int = 0
+    """Messages to the device that it could not parse, as it last reported."""
 
     @property
     def missing(self) -> int:
@@ -143,10 +148,22 @@ class FleetManager:
                 with self._lock:
                     self.acks.setdefault(ack.release_id, {})[device_id] = ack
                     self._lock.notify_all()
-        except Exception:  # noqa: BLE001 - a malformed message from one device must not stop the manager
-            self._record(device_id).totals["malformed"] += 1
+        except Exception as err:  # noqa: BLE001 - a malformed message from one device must not stop the manager
+            self._malformed(device_id, kind, payload, err)
+
+    def _malformed(self, device_id: str, kind: str, payload: bytes, err: Exception) -> None:
+        record = self._record(device_id)
+        record.totals["malformed"] += 1
+        log.warning("dropped a malformed %s message from %s (%d bytes, %d from it so far): %s", kind, device_id, len(payload),
+                    record.totals["malformed"], err)
 
     def _on_manager_message(self, manager_id: str, kind: str, payload: bytes) -> None:
+        try:
+            self._handle_manager_message(manager_id, kind, payload)
+        except Exception as err:  # noqa: BLE001 - nor a malformed one on a manager topic
+            log.warning("dropped a malformed %s message of manager %s (%d bytes): %s", kind, manager_id, len(payload), err)
+
+    def _handle_manager_message(self, manager_id: str, kind: str, payload: bytes) -> None:
         if kind == "ingest":
             checkpoint = fleet_pb2.IngestCheckpoint.FromString(payload)
             for counted, lag_s in zip(checkpoint.counted, checkpoint.lag_s, strict=True):
@@ -186,8 +203,8 @@ class FleetManager:
         device_id = parsed[0]
         try:
             telemetry = fleet_pb2.Telemetry.FromString(message.payload)
-        except Exception:  # noqa: BLE001 - a malformed message from one device must not stop the manager
-            self._record(device_id).totals["malformed"] += 1
+        except Exception as err:  # noqa: BLE001 - a malformed message from one device must not stop the manager
+            self._malformed(device_id, "telemetry", message.payload, err)
             client.ack(message.mid, message.qos)
             return
         telemetry.device_id = device_id  # the topic names the sender (the ACL checks it), the payload might not
@@ -229,6 +246,7 @@ class FleetManager:
             if lag_s is not None:
                 self.lags_s.append(lag_s)
             record.dropped_by_device = max(record.dropped_by_device, message.dropped_before)
+            record.malformed_at_device = max(record.malformed_at_device, message.malformed_received)
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
             record.totals["energy_joules"] += message.energy_joules
@@ -255,7 +273,8 @@ class FleetManager:
             return {"devices": len(self.devices), "received": self.received, "duplicates": sum(r.duplicates for r in self.devices.values()),
                     "duplicates_counted": sum(r.counted_twice for r in self.devices.values()),
                     "missing": sum(r.missing for r in self.devices.values()), "p50_lag_s": float(np.percentile(lags, 50)),
-                    "p99_lag_s": float(np.percentile(lags, 99)), **{k: float(v) for k, v in totals.items()}}
+                    "p99_lag_s": float(np.percentile(lags, 99)), "malformed_at_devices": sum(r.malformed_at_device for r in self.devices.values()),
+                    **{k: float(v) for k, v in totals.items()}}
 
     def uncounted(self, sent: Mapping[str, int]) -> int:
         """Messages never counted, given how many each device sent (sequence numbers 1..n)."""
