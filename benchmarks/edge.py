@@ -94,7 +94,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
     times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
     with agent_process(bundle, "--policy", "local") as (tcp, uds), echo_process() as echo_port, \
             Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
-        echo = echo_channel.unary_unary(ECHO_METHOD)
+        echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = echo_channel.unary_unary(ECHO_METHOD)
         payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
         for history in requests[:200]:
             over_tcp.rank(history, k=10, deadline_s=1)
