@@ -1,9 +1,11 @@
 """The fleet manager: a registry built from retained device state, telemetry aggregated and checked
-for losses (sequence numbers), desired config per device (retained: the device shadow), and staged
-model rollouts with automatic halt and rollback."""
+for losses (sequence numbers), desired config per device (retained: the device shadow), the freshness
+push (the newest prior, retained) with each device's prior age and a warning for stale ones, and
+staged model rollouts with automatic halt and rollback."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -13,10 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from core.prior import DAY_S
 from devices import topics
+from devices.freshness import PRIOR_TOPIC
 from devices.mqtt import BrokerAddress, MqttConnection
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
+
+log = logging.getLogger("splitrank.manager")
 
 
 @dataclass
@@ -49,7 +55,7 @@ class RolloutResult:
 class FleetManager:
     """Subscribes to every device's state, telemetry and acks; publishes config and releases."""
 
-    def __init__(self, broker: BrokerAddress, *, client_id: str = "splitrank-manager") -> None:
+    def __init__(self, broker: BrokerAddress, *, client_id: str = "splitrank-manager", stale_after_days: float = 2.0) -> None:
         self.connection = MqttConnection(broker, client_id)
         self.connection.on_connected = self._subscribe
         self.connection.client.on_message = self._on_message
@@ -60,6 +66,11 @@ class FleetManager:
         self._lock = threading.Condition()
         self._revision = int(time.time() * 1000)
         self.on_telemetry: Callable[[fleet_pb2.Telemetry], None] = lambda message: None
+        self.stale_after_days = stale_after_days
+        """A device whose prior is more days behind the fleet's newest than this is stale (warned about, flagged in status)."""
+        self.newest_prior: fleet_pb2.PriorUpdate | None = None
+        """The newest prior pushed to the fleet (from the retained push; its signature is the devices' to check)."""
+        self._warned_stale: set[str] = set()
 
     def start(self, wait_s: float = 10.0) -> None:
         """Connect (persistent session: telemetry sent while the manager is away waits at the broker)."""
@@ -72,9 +83,12 @@ class FleetManager:
         self.connection.stop()
 
     def _subscribe(self) -> None:
-        self.connection.client.subscribe([(topics.all_devices(kind), 1) for kind in ("state", "telemetry", "ack")])
+        self.connection.client.subscribe([(topics.all_devices(kind), 1) for kind in ("state", "telemetry", "ack")] + [(PRIOR_TOPIC, 1)])
 
     def _on_message(self, client: object, userdata: object, message: Any) -> None:
+        if message.topic == PRIOR_TOPIC:
+            self._note_prior(message.payload)
+            return
         parsed = topics.parse(message.topic)
         if parsed is None or not message.payload:
             return
@@ -82,6 +96,7 @@ class FleetManager:
         try:
             if kind == "state":
                 self._record(device_id).state = fleet_pb2.DeviceState.FromString(message.payload)
+                self._warn_if_stale(device_id)
             elif kind == "telemetry":
                 self._ingest(device_id, fleet_pb2.Telemetry.FromString(message.payload))
             elif kind == "ack":
@@ -110,7 +125,50 @@ class FleetManager:
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
             record.totals["energy_joules"] += message.energy_joules
+            record.totals["prior_refused"] += message.prior_refused
         self.on_telemetry(message)
+
+    def _note_prior(self, payload: bytes) -> None:
+        try:
+            update = fleet_pb2.PriorUpdate.FromString(fleet_pb2.PriorPush.FromString(payload).update)
+        except Exception:  # noqa: BLE001 - a malformed retained push must not stop the manager; devices refuse it themselves
+            return
+        with self._lock:
+            if self.newest_prior is None or update.version > self.newest_prior.version:
+                self.newest_prior = update
+            self._lock.notify_all()
+        for device_id in list(self.devices):
+            self._warn_if_stale(device_id)
+
+    def prior_age_days(self, state: fleet_pb2.DeviceState | None) -> float | None:
+        """Days a device's prior is behind the fleet's newest (None before any push is known or any state)."""
+        if state is None or self.newest_prior is None:
+            return None
+        return max(self.newest_prior.day_unix_s - state.prior_day_unix_s, 0) / DAY_S
+
+    def _warn_if_stale(self, device_id: str) -> None:
+        age = self.prior_age_days(self.devices[device_id].state)
+        if age is not None and age > self.stale_after_days:
+            if device_id not in self._warned_stale:
+                self._warned_stale.add(device_id)
+                log.warning("device %s is stale: its popularity prior is %.0f days behind the fleet's newest", device_id, age)
+        else:
+            self._warned_stale.discard(device_id)
+
+    def publish_prior(self, push: fleet_pb2.PriorPush) -> None:
+        """The freshness push to every device (retained, QoS 1: a device that connects later gets the newest)."""
+        self.connection.client.publish(PRIOR_TOPIC, push.SerializeToString(), qos=1, retain=True).wait_for_publish(10)
+
+    def wait_for_prior(self, version: int, timeout_s: float) -> bool:
+        """Wait until the broker echoed a push of at least ``version`` back (the manager reads its own retained topic)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self.newest_prior is None or self.newest_prior.version < version:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+            return True
 
     # --- views --------------------------------------------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
@@ -119,9 +177,13 @@ class FleetManager:
         with self._lock:
             for device_id, record in sorted(self.devices.items()):
                 state = record.state
+                age = self.prior_age_days(state)
                 rows.append({"device_id": device_id, "online": bool(state and state.online), "model_version": state.model_version if state else "",
                              "policy": state.policy if state else "", "profile": state.profile if state else "",
-                             "config_revision": state.config_revision if state else 0, "telemetry": len(record.seqs), "missing": record.missing})
+                             "config_revision": state.config_revision if state else 0, "telemetry": len(record.seqs), "missing": record.missing,
+                             "prior_version": state.prior_version if state else 0, "prior_age_days": age,
+                             "stale": age is not None and age > self.stale_after_days,
+                             "prior_refused_reason": state.prior_refused_reason if state else ""})
         return rows
 
     def telemetry_summary(self) -> dict[str, Any]:

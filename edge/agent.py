@@ -15,10 +15,12 @@ import numpy as np
 from core.codec import INT8, encode, encode_ids
 from core.edge_step import EdgeResult
 from core.gain_model import router_features
+from core.prior import Prior
 from core.routes import ROUTE_NAMES, ROUTES
 from edge.history_store import HistoryStore
 from edge.link import CloudCallFailed, CloudLink
 from edge.model import EdgeModel, HistoryEntry, InvalidInput
+from edge.prior import PriorState
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
 from edge.router import ROUTING_REASONS, Decision, Router
@@ -72,6 +74,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         self.links = links
         self.histories = histories
         self.options = options
+        self.prior = PriorState(model.shipped_prior)
+        """The popularity prior fed to the model: the fleet's freshness push replaces it live."""
         self.stats = AgentStats()
         self.retry_budget = RetryBudget()
         self._rng = np.random.default_rng()
@@ -79,6 +83,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
     def swap_model(self, model: EdgeModel) -> None:
         """Serve a new model version from the next request on (the fleet's atomic swap)."""
         self.model = model
+        self.prior.rebase(model.shipped_prior)
         if model.gain_model is not None:
             self.router.gain_model = model.gain_model
 
@@ -87,7 +92,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         started = time.perf_counter()
         remaining = context.time_remaining()
         budget_s = min(remaining if remaining is not None else self.options.default_deadline_ms / 1000, self.options.max_deadline_ms / 1000)
-        model = self.model
+        model, prior = self.model, self.prior.current()
         try:
             k, history, ctx_values = self._parse(request, model)
             items, age, count = model.encode_history(history)
@@ -97,7 +102,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         edge_started = time.perf_counter()
         try:
-            result = model.run(items, age, count, ctx)
+            result = model.run(items, age, count, ctx, prior)
             if result.candidate_ids.min() < 1 or result.candidate_ids.max() > model.catalogue_size:
                 raise IndexError(f"candidate ids outside the catalogue 1..{model.catalogue_size}")  # a broken model, not bad input
         except (RuntimeError, ValueError, IndexError) as err:
@@ -108,7 +113,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         router_started = time.perf_counter()
         features = None
         if forced is None and self.router.config.policy in ("threshold", "learned"):
-            age_days = max((ctx_values[0] or time.time()) - model.release_unix_s, 0) / 86400
+            age_days = prior.age_days(ctx_values[0] or time.time())
             features = router_features(result.candidate_ids, result.candidate_scores, items, ctx, age_days)[0]
         decision = self.router.decide(features, forced, budget_s - (router_started - started), self.links)
         router_us = (time.perf_counter() - router_started) * 1e6
@@ -118,7 +123,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         cloud_us = 0.0
         if decision.route != "local":
             cloud_started = time.perf_counter()
-            answer, reason, link = await self._call_cloud(decision, model, result, items, age, count, request, ctx_values, k, started, budget_s)
+            answer, reason, link = await self._call_cloud(decision, model, prior, result, items, age, count, ctx_values, k, started, budget_s)
             cloud_us = (time.perf_counter() - cloud_started) * 1e6
             if answer is not None and (len(answer.item_ids) != len(answer.scores) or any(i < 1 or i > model.catalogue_size for i in answer.item_ids)):
                 answer, reason = None, f"cloud {link.endpoint.name if link else ''}: answer names items outside model version {model.version}"
@@ -157,11 +162,11 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         history = [HistoryEntry(item.item_id, item.age_days, item.count) for item in request.history.items]
         return k, history, (unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets)
 
-    async def _call_cloud(self, decision: Decision, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
-                          request: agent_pb2.RankRequest, ctx_values: tuple[int, float, int], k: int, started: float,
+    async def _call_cloud(self, decision: Decision, model: EdgeModel, prior: Prior, result: EdgeResult, items: np.ndarray, age: np.ndarray,
+                          count: np.ndarray, ctx_values: tuple[int, float, int], k: int, started: float,
                           budget_s: float) -> tuple[cloud_pb2.CloudRankResponse | None, str, CloudLink | None]:
         """The cloud's answer, or None with the reason; one failover within the retry budget."""
-        message = self._cloud_request(decision.route, model, result, items, age, count, ctx_values, k)
+        message = self._cloud_request(decision.route, model, prior, result, items, age, count, ctx_values, k)
         link = decision.link
         self.retry_budget.earn()
         reason = ""
@@ -184,8 +189,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
                     break
         return None, reason, None
 
-    def _cloud_request(self, route: str, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
-                       ctx_values: tuple[int, float, int], k: int) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
+    def _cloud_request(self, route: str, model: EdgeModel, prior: Prior, result: EdgeResult, items: np.ndarray, age: np.ndarray,
+                       count: np.ndarray, ctx_values: tuple[int, float, int], k: int) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
         opts = self.options
         if route == "split":
             u = privatize(result.user_embedding, opts.privacy, self._rng)
@@ -195,7 +200,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             return cloud_pb2.RerankRequest(user_embedding=encode(u, opts.encoding).to_proto(),
                                            compact_candidates=cloud_pb2.CompactCandidates(ids_delta=ids, scores=scores),
                                            k=min(k, len(order)), model_version=model.version,
-                                           unix_time_s=ctx_values[0], device_id=opts.device_id)
+                                           unix_time_s=ctx_values[0], device_id=opts.device_id,
+                                           prior_version=prior.version, prior_day_unix_s=prior.day_unix_s)
         valid = items > 0
         history = [cloud_pb2.CloudHistoryItem(item_id=int(i), age_days=float(a), count=float(c))
                    for i, a, c in zip(items[valid], age[valid], count[valid], strict=True)]

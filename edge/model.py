@@ -14,6 +14,8 @@ from core.bundle import load_manifest, resolve_bundle
 from core.edge_step import EdgeResult, EdgeStep
 from core.features import history_arrays, request_context
 from core.gain_model import GainModel
+from core.prior import Prior
+from edge.prior import bundle_prior
 
 DEFAULT_VARIANT = "full_int8"
 
@@ -51,6 +53,8 @@ class EdgeModel:
         self.catalogue_size = len(self.codes) - 1
         self.release_unix_s = int(manifest.models.get("edge_release_unix_s", 0))
         """When the model's popularity prior was taken (0 when the bundle does not say)."""
+        self.shipped_prior: Prior = bundle_prior(bundle, self.release_unix_s)
+        """The prior of the release day: what the model is fed until the fleet pushes a fresher one."""
         self.history_len = self.step.history_len
         self.candidates = self.step.candidates
 
@@ -69,6 +73,6 @@ class EdgeModel:
         """The context features of a request (time 0 = now)."""
         return request_context(unix_time_s, days_since_last_basket, previous_baskets, distinct_items, InvalidInput)
 
-    def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray) -> EdgeResult:
-        """The edge step: u and the top-K candidates."""
-        return self.step.run(items, age, count, context)
+    def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray, prior: Prior) -> EdgeResult:
+        """The edge step, fed ``prior``: u and the top-K candidates."""
+        return self.step.run(items, age, count, context, prior.values)

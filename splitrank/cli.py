@@ -392,6 +392,23 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
             click.echo(f"{fraction:>12.2f} " + " ".join(f"{curve[i][1]:>10.4f}" for curve in result["curves"].values()))
 
 
+@report.command("freshness")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
+    """Edge NDCG@10 fed the release day's, a weekly and a daily pushed prior, against split and cloud, on the real
+    test split; the push's bytes (full and delta), compute and cost per request."""
+    from cloud.data.errors import DataError
+    from splitrank.reports.freshness import freshness_report
+
+    try:
+        result = freshness_report(resolve_bundle(repository), data)
+    except (BundleError, DataError) as err:
+        _fail(str(err))
+    emit(result, fmt)
+
+
 @main.group()
 def data() -> None:
     """The training data: where it is, what cleaning does to it, how to get it."""

@@ -49,7 +49,8 @@ def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
     for row, item in enumerate(items):
         ids[row, : len(item.ids)] = item.ids
         scores[row, : len(item.ids)] = item.edge_scores
-    out = models.rerank(np.stack([item.user for item in items]), ids, scores, np.array([item.unix_time_s for item in items]))
+    out = models.rerank(np.stack([item.user for item in items]), ids, scores, np.array([item.unix_time_s for item in items]),
+                        np.array([item.prior_day_unix_s for item in items]))
     return [out[row, : len(item.ids)] for row, item in enumerate(items)]
 
 

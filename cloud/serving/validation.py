@@ -26,6 +26,8 @@ class RerankInput:
     edge_scores: np.ndarray
     unix_time_s: int
     k: int
+    prior_day_unix_s: int = 0
+    """The day of the popularity prior the device's edge model was fed; 0 = its release's."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,9 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest("edge_scores contain NaN or infinite values")
     if request.k < 1 or request.k > len(ids):
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
-    return RerankInput(models, user, ids.astype(np.int32), scores, int(request.unix_time_s), int(request.k))
+    if request.prior_day_unix_s < 0:
+        raise InvalidRequest(f"prior_day_unix_s must be >= 0 (0 = the edge release's prior), got {request.prior_day_unix_s}")
+    return RerankInput(models, user, ids.astype(np.int32), scores, int(request.unix_time_s), int(request.k), int(request.prior_day_unix_s))
 
 
 def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[np.ndarray, np.ndarray]:
