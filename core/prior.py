@@ -67,12 +67,12 @@ def encode_update(prior: Prior, previous: Prior | None = None, *, published_unix
 def apply_update(update: fleet_pb2.PriorUpdate, current: Prior) -> Prior | None:
     """The prior after ``update``, or None when it is the one in use already (a retained copy seen again).
 
-    Raises PriorRefused for an update older than the one in use, a delta against another version than
+    Raises PriorRefused for an update older (by version) than the one in use, a delta against another version than
     the one in use (out of order: a push was missed), a prior for another catalogue, or a corrupt payload.
     """
     if update.version == current.version and update.day_unix_s == current.day_unix_s:
         return None
-    if update.version <= current.version or update.day_unix_s < current.day_unix_s:
+    if update.version <= current.version:  # the version orders pushes, not the day: an operator may push an older day's prior again
         raise PriorRefused(f"older than the prior in use: version {update.version} (day {update.day_unix_s // DAY_S}) "
                            f"against version {current.version} (day {current.day_unix_s // DAY_S})")
     if update.n_items != current.quantized.size:

@@ -350,9 +350,14 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
 @click.option("--bytes-up", type=float, default=200.0, show_default=True)
 @click.option("--bytes-down", type=float, default=80.0, show_default=True)
 @click.option("--edge-compute-us", type=float, default=100.0, show_default=True)
-def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float) -> None:
-    """Explain the cost model with the numbers it uses, on one example request."""
-    from core.costs import DEFAULT_PRICES, Prices, explain
+@click.option("--push-bytes", type=float, default=2500.0, show_default=True, help="One freshness push (see `report freshness`).")
+@click.option("--push-compute-s", type=float, default=0.2, show_default=True, help="Cloud CPU seconds to compute and sign one push.")
+@click.option("--devices", type=int, default=10_000, show_default=True, help="Devices one push reaches.")
+@click.option("--requests-per-push", type=float, default=20.0, show_default=True, help="Requests a device answers between pushes.")
+def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float, push_bytes: float,
+                push_compute_s: float, devices: int, requests_per_push: float) -> None:
+    """Explain the cost model with the numbers it uses, on one example request, and the freshness push amortized per request."""
+    from core.costs import DEFAULT_PRICES, Prices, explain, push_cost_per_request
 
     try:
         loaded = Prices.load(prices)
@@ -365,6 +370,11 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
     example = {"cloud_compute_s": cloud_compute_ms / 1000, "bytes_up": bytes_up, "bytes_down": bytes_down, "edge_compute_s": edge_compute_us / 1e6}
     for line in explain(loaded, example):
         click.echo(f"  {line}")
+    push = push_cost_per_request(loaded, push_bytes=push_bytes, compute_s=push_compute_s, devices=devices, requests_per_device=requests_per_push)
+    click.echo(f"the freshness push ({push_bytes:.0f} B to each of {devices} devices, {push_compute_s} s of one core, "
+               f"{requests_per_push:g} requests per device between pushes), per request:")
+    click.echo(f"  {push.usd * 1e6:.6f} USD per million requests (egress {push.egress_usd * 1e6:.6f}, compute "
+               f"{(push.hardware_usd + push.operations_usd) * 1e6:.6f}); device radio {push.device_joules * 1000:.4f} mJ per request")
 
 
 @report.command("router")
