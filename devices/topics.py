@@ -2,6 +2,7 @@
 
 Devices publish ``state`` (retained, with a last will), ``telemetry`` (QoS 1) and ``ack``; the manager
 publishes ``config`` and ``models`` (retained: the desired state a reconnecting device catches up on).
+One topic is for every device: ``splitrank/v1/fleet/prior``, the freshness push (``devices/freshness.py``).
 """
 
 from __future__ import annotations
