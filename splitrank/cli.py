@@ -191,7 +191,8 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
 @click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
-@click.option("--policies", default="local,split,cloud,routed", show_default=True)
+@click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
+              help="local: the release day's prior; the others get the daily prior push as the replay crosses each day.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("demo-report"), show_default=True)
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
@@ -199,7 +200,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
          routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
-    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots)."""
+    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
+    policy and per agent. The fleet manager pushes each day's popularity prior as the replay crosses that
+    day; the first agent is offline (misses the pushes) for three weeks of it."""
     from cloud.data.errors import DataError
     from splitrank._progress import StageProgress
     from splitrank.demo.run import DemoSettings, run_demo
@@ -220,9 +223,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import table
+    from splitrank.demo.report import agent_table, table
 
-    click.echo("\n".join(table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")

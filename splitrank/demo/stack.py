@@ -1,5 +1,6 @@
 """The demo's running system: the cloud server, the embedded broker and N edge agents as separate
-processes; a network-emulating TCP proxy between each agent and the cloud; the fleet manager."""
+processes; a network-emulating TCP proxy between each agent and the cloud, and one between each agent
+and the broker (so a device can go offline); the fleet manager, which also pushes the popularity prior."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devices.freshness import PriorChannel
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress
+from devices.release import generate_keypair, load_private_key
 from splitrank.client import Client
 from splitrank.netem import PROFILES, NetemProxy
 from splitrank.ports import free_port
@@ -55,6 +59,7 @@ class Agent:
     address: str
     proxy: NetemProxy
     process: subprocess.Popen[bytes]
+    broker_link: NetemProxy
 
 
 @dataclass
@@ -74,6 +79,7 @@ class DemoStack:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.cloud_port, self.metrics_port, self.broker_port = free_port(), free_port(), free_port()
         self.manager: FleetManager | None = None
+        self.priors: PriorChannel | None = None
 
     def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self._stack.enter_context((self.log_dir / f"{name}.log").open("wb"))
@@ -92,15 +98,20 @@ class DemoStack:
         _wait(lambda: _listening(self.broker_port), "the broker", broker)
         self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
         self.manager.start(30)
+        private_key, public_key = generate_keypair(self.log_dir / "keys")
+        self.priors = PriorChannel(load_private_key(private_key))
         for i, profile in enumerate(self.profiles):
             proxy = NetemProxy("127.0.0.1", self.cloud_port, PROFILES[profile], seed=i)
-            asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(10)
+            broker_link = NetemProxy("127.0.0.1", self.broker_port, PROFILES["lan"], seed=100 + i)
+            for link in (proxy, broker_link):
+                asyncio.run_coroutine_threadsafe(link.start(), self.loop).result(10)
             port, device_id = free_port(), f"demo-{i:02d}-{profile}"
             process = self._spawn(device_id, "run-agent", "--repository", str(self.bundle), "--port", str(port), "--policy", "local",
                                   "--cloud", f"cloud=127.0.0.1:{proxy.port}@{self.usd_per_call}", "--device-id", device_id,
-                                  "--mqtt", f"127.0.0.1:{self.broker_port}", "--state-dir", str(self.log_dir / device_id), "--log-level", "WARNING",
+                                  "--mqtt", f"127.0.0.1:{broker_link.port}", "--release-public-key", str(public_key),
+                                  "--state-dir", str(self.log_dir / device_id), "--log-level", "WARNING",
                                   env={"SPLITRANK_MQTT_PROTOCOL": "3.1.1", "SPLITRANK_TELEMETRY_INTERVAL_S": "1"})
-            self.agents.append(Agent(device_id, profile, f"127.0.0.1:{port}", proxy, process))
+            self.agents.append(Agent(device_id, profile, f"127.0.0.1:{port}", proxy, process, broker_link))
 
         def cloud_serving() -> bool:
             with grpc.insecure_channel(f"127.0.0.1:{self.cloud_port}") as channel:
@@ -121,6 +132,28 @@ class DemoStack:
                                            cloud_timeout_ms=cloud_timeout_ms)
         _wait(lambda: all(r["config_revision"] >= revision for r in self.manager.status() if r["device_id"].startswith("demo-")),
               f"devices to apply policy {policy}", None, 60)
+
+    def push_prior(self, values: np.ndarray, day_unix_s: int) -> int:
+        """Push a day's prior to the fleet and wait until every online device serves it; returns its version."""
+        assert self.manager is not None and self.priors is not None
+        push, update = self.priors.push(values, day_unix_s)
+        self.manager.publish_prior(push)
+        online = {a.device_id for a in self.agents if a.broker_link.is_up}
+        _wait(lambda: all(r["prior_version"] >= update.version for r in self.manager.status() if r["device_id"] in online),
+              f"devices to apply prior version {update.version}", None, 60)
+        return update.version
+
+    def set_online(self, agent: Agent, online: bool) -> None:
+        """Cut an agent's link to the broker (it misses pushes and config, still serves requests) or restore it
+        (waiting until it is back: it catches up on what it missed from its session and the retained push)."""
+        if agent.broker_link.is_up == online:
+            return
+        self.loop.call_soon_threadsafe(agent.broker_link.up if online else agent.broker_link.down)
+        assert self.manager is not None
+        _wait(lambda: agent.broker_link.is_up == online, "the broker link", None, 10)
+        if online:
+            _wait(lambda: any(r["device_id"] == agent.device_id and r["online"] for r in self.manager.status()),
+                  f"{agent.device_id} back online", None, 60)
 
     def compute_seconds(self) -> dict[str, float]:
         """Cloud compute seconds so far per model (batched model calls), from the server's Prometheus metrics."""
@@ -149,6 +182,7 @@ class DemoStack:
             except subprocess.TimeoutExpired:
                 process.kill()
         for agent in self.agents:
-            asyncio.run_coroutine_threadsafe(agent.proxy.stop(), self.loop).result(10)
+            for link in (agent.proxy, agent.broker_link):
+                asyncio.run_coroutine_threadsafe(link.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._stack.close()
