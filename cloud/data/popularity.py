@@ -18,7 +18,7 @@ WINDOW_DAYS = 28
 def relative_log_counts(window_counts: np.ndarray) -> np.ndarray:
     """log1p of basket counts [..., N], divided by the row's largest (rows without sales stay 0)."""
     logs = np.log1p(window_counts)
-    return (logs / np.maximum(logs.max(axis=-1, keepdims=True), 1.0)).astype(np.float32)
+    return np.asarray(logs / np.maximum(logs.max(axis=-1, keepdims=True), 1.0), np.float32)
 
 
 def trailing_prior(frame: pd.DataFrame, codes: Sequence[str], day: date, *, window_days: int = WINDOW_DAYS) -> np.ndarray:

@@ -40,7 +40,7 @@ def freshness_report(bundle: Path, data: str | None, *, devices: int = 10_000, r
     release, weekly, daily = replay(dataset, test, edge), replay(dataset, test, edge, weekly_days), replay(dataset, test, edge, test.day)
 
     channel = PriorChannel(Ed25519PrivateKey.generate())  # a throwaway key: only the sizes matter here
-    sizes = {"full": [], "delta": []}
+    sizes: dict[str, list[int]] = {"full": [], "delta": []}
     for day in range(release_day, int(test.day.max()) + 1):
         push, update = channel.push(dataset.trend[day], int(dataset.start.timestamp()) + day * DAY_S)
         sizes["delta" if update.encoding == DELTA else "full"].append(push.ByteSize())

@@ -182,3 +182,33 @@ def test_a_device_that_missed_pushes_shows_its_growing_prior_age_and_catches_up(
     finally:
         fresh.close()
         offline.close()
+
+
+def test_the_schedule_pushes_each_day_and_a_restarted_job_goes_on_numbering(mosquitto: Mosquitto, manager: FleetManager, keys,
+                                                                            tiny_bundle: Path, synthetic_data: Path) -> None:
+    import json
+    from datetime import date
+
+    from cloud.data.cleaning import clean_interactions
+    from cloud.data.loader import load_online_retail
+    from cloud.data.popularity import trailing_prior
+    from splitrank.freshness import PriorSchedule, push_priors
+
+    private, _ = keys
+    codes = json.loads((tiny_bundle / "catalogue.json").read_text())["codes"]
+    frame = clean_interactions(load_online_retail(str(synthetic_data)))[0]
+    first = frame["time"].max().date()
+    lines: list[str] = []
+    assert push_priors(manager, private, codes, lambda: frame, PriorSchedule(every_s=0.01, first_day=first, count=3), say=lines.append) == 3
+    assert len(lines) == 3 and "full" in lines[0]
+    wait_until(lambda: manager.newest_prior is not None and manager.newest_prior.version == 3, what="the third push retained")
+    restarted = FleetManager(mosquitto.address("manager"), client_id="another-job")
+    restarted.start()
+    try:
+        assert push_priors(restarted, private, codes, lambda: frame, PriorSchedule(first_day=date(2011, 12, 1), count=1)) == 4
+    finally:
+        restarted.stop()
+    wait_until(lambda: manager.newest_prior is not None and manager.newest_prior.version == 4, what="version 4")
+    expected = quantize(trailing_prior(frame, codes, date(2011, 12, 1)), version=4, day_unix_s=0)
+    assert manager.newest_prior.encoding == 1 and manager.newest_prior.day_unix_s == int(np.datetime64("2011-12-01", "s").astype(int))
+    assert manager.newest_prior.scale == expected.scale
