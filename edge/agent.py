@@ -82,8 +82,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
 
     def swap_model(self, model: EdgeModel) -> None:
         """Serve a new model version from the next request on (the fleet's atomic swap)."""
+        self.prior.rebase(model.shipped_prior, same_catalogue=model.codes == self.model.codes)
         self.model = model
-        self.prior.rebase(model.shipped_prior)
         if model.gain_model is not None:
             self.router.gain_model = model.gain_model
 
@@ -92,7 +92,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         started = time.perf_counter()
         remaining = context.time_remaining()
         budget_s = min(remaining if remaining is not None else self.options.default_deadline_ms / 1000, self.options.max_deadline_ms / 1000)
-        model, prior = self.model, self.prior.current()
+        model = self.model
+        prior = self.prior.for_model(model.shipped_prior)
         try:
             k, history, ctx_values = self._parse(request, model)
             items, age, count = model.encode_history(history)

@@ -37,6 +37,12 @@ class PriorState:
         """The prior to feed the model now."""
         return self._current
 
+    def for_model(self, shipped: Prior) -> Prior:
+        """The prior to feed a model that shipped with ``shipped``: the current one, unless a model swap is under
+        way and the current one is for another catalogue size."""
+        current = self._current
+        return current if current.quantized.size == shipped.quantized.size else shipped
+
     def apply(self, update: fleet_pb2.PriorUpdate) -> bool:
         """Apply a verified update; False when it is the prior in use already. Raises PriorRefused when it is
         older, out of order, for another catalogue or corrupt: the prior in use stays."""
@@ -48,9 +54,8 @@ class PriorState:
         log.info("prior version %d (day %d) in use", new.version, new.day_unix_s // DAY_S)
         return True
 
-    def rebase(self, shipped: Prior) -> None:
-        """A new model came with ``shipped``: keep the pushed prior if it fits the model's catalogue and is newer."""
+    def rebase(self, shipped: Prior, *, same_catalogue: bool) -> None:
+        """A new model came with ``shipped``: keep the pushed prior if the catalogue is the same and it is newer."""
         with self._lock:
-            current = self._current
-            if current.quantized.size != shipped.quantized.size or current.day_unix_s < shipped.day_unix_s:
+            if not same_catalogue or self._current.day_unix_s < shipped.day_unix_s:
                 self._current = shipped
