@@ -134,12 +134,15 @@ class DemoStack:
               f"devices to apply policy {policy}", None, 60)
 
     def push_prior(self, values: np.ndarray, day_unix_s: int) -> int:
-        """Push a day's prior to the fleet and wait until every online device serves it; returns its version."""
+        """Push a day's prior to the fleet and wait until every online device that had the previous one serves it (one
+        that missed pushes refuses deltas against versions it lacks, and catches up at the next full push); returns its version."""
         assert self.manager is not None and self.priors is not None
+        previous = self.priors.version
+        in_sync = {r["device_id"] for r in self.manager.status() if r["prior_version"] == previous}
         push, update = self.priors.push(values, day_unix_s)
         self.manager.publish_prior(push)
-        online = {a.device_id for a in self.agents if a.broker_link.is_up}
-        _wait(lambda: all(r["prior_version"] >= update.version for r in self.manager.status() if r["device_id"] in online),
+        waiting = {a.device_id for a in self.agents if a.broker_link.is_up and (a.device_id in in_sync or not update.base_version)}
+        _wait(lambda: all(r["prior_version"] >= update.version for r in self.manager.status() if r["device_id"] in waiting),
               f"devices to apply prior version {update.version}", None, 60)
         return update.version
 
