@@ -18,7 +18,7 @@ import numpy as np
 
 from cloud.data.examples import Dataset
 from core.bundle import BundleError, resolve_bundle
-from core.costs import Prices
+from core.costs import Prices, push_cost_per_request
 from protos.v1 import cloud_pb2
 from splitrank.demo.replay import Outcome, Request, build_requests, replay
 from splitrank.demo.report import agent_table, comparison, per_agent, summarize, table, write_plots
@@ -140,6 +140,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
             else:
                 stack.set_policy(policy, fraction)
             compute_before, (up_before, down_before) = stack.compute_seconds(), stack.wire_bytes()
+            pushes_before, push_bytes_before, push_cpu_before = stack.priors.version if stack.priors else 0, stack.push_bytes, stack.push_cpu_s
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else (lambda done, total: None)
             runs = _replay_policy(stack, requests, dataset, settings, push=push, progress=report)
             compute_after, (up_after, down_after) = stack.compute_seconds(), stack.wire_bytes()
@@ -149,6 +150,12 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
             outcomes[name] = runs
             policies[name] = summarize(runs, test, index, compute_s=compute, bytes_up=up_after - up_before, bytes_down=down_after - down_before,
                                        raw_history_bytes=raw, prices=prices, gpu=gpu)
+            if push and stack.priors:
+                sent = max(stack.priors.version - pushes_before, 1)
+                cost = push_cost_per_request(prices, push_bytes=(stack.push_bytes - push_bytes_before) / sent,
+                                             compute_s=(stack.push_cpu_s - push_cpu_before) / sent, devices=len(stack.agents),
+                                             requests_per_device=len(runs) / sent / len(stack.agents))
+                policies[name]["push_usd_per_million"] = cost.usd * 1e6  # apart from usd_per_million: see the README
             policies[name]["agents"] = per_agent(runs, test, index, [(a.device_id, a.profile) for a in stack.agents],
                                                  stale_window if push else set())
             say(f"{name}: NDCG@10 {policies[name]['ndcg_at_10']:.4f}, p99 {policies[name]['p99_ms']:.1f} ms, "

@@ -80,6 +80,9 @@ class DemoStack:
         self.cloud_port, self.metrics_port, self.broker_port = free_port(), free_port(), free_port()
         self.manager: FleetManager | None = None
         self.priors: PriorChannel | None = None
+        self.push_bytes = 0
+        """Bytes of every prior push so far (each goes to every device), and the CPU seconds that encoding and signing them took."""
+        self.push_cpu_s = 0.0
 
     def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self._stack.enter_context((self.log_dir / f"{name}.log").open("wb"))
@@ -139,7 +142,10 @@ class DemoStack:
         assert self.manager is not None and self.priors is not None
         previous = self.priors.version
         in_sync = {r["device_id"] for r in self.manager.status() if r["prior_version"] == previous}
+        started = time.process_time()
         push, update = self.priors.push(values, day_unix_s)
+        self.push_cpu_s += time.process_time() - started
+        self.push_bytes += push.ByteSize()
         self.manager.publish_prior(push)
         waiting = {a.device_id for a in self.agents if a.broker_link.is_up and (a.device_id in in_sync or not update.base_version)}
         _wait(lambda: all(r["prior_version"] >= update.version for r in self.manager.status() if r["device_id"] in waiting),
