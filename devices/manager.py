@@ -95,7 +95,11 @@ class FleetManager:
         device_id, kind = parsed
         try:
             if kind == "state":
-                self._record(device_id).state = fleet_pb2.DeviceState.FromString(message.payload)
+                record, state = self._record(device_id), fleet_pb2.DeviceState.FromString(message.payload)
+                if record.state is not None and not state.online and not state.prior_day_unix_s:
+                    # a last will, written at connect time, knows nothing of the prior: keep what the device said last
+                    state.prior_version, state.prior_day_unix_s = record.state.prior_version, record.state.prior_day_unix_s
+                record.state = state
                 self._warn_if_stale(device_id)
             elif kind == "telemetry":
                 self._ingest(device_id, fleet_pb2.Telemetry.FromString(message.payload))
