@@ -173,7 +173,7 @@ def test_a_device_that_missed_pushes_shows_its_growing_prior_age_and_catches_up(
         assert offline.runtime.prior().version == 1
         will = fleet_pb2.DeviceState(device_id="device-01", online=False)  # what the broker publishes when a device vanishes
         manager.connection.client.publish("splitrank/v1/devices/device-01/state", will.SerializeToString(), qos=1, retain=True).wait_for_publish(5)
-        wait_until(lambda: not {r["device_id"]: r for r in manager.status()}["device-01"]["online"], what="the last will")
+        wait_until(lambda: manager.devices["device-01"].state.unix_time_s == 0, what="the last will")
         assert {r["device_id"]: r for r in manager.status()}["device-01"]["prior_age_days"] == 3.0, "a last will does not reset the prior age"
         offline.fleet.send_telemetry()  # queued in its outbox while offline: what it will report
         reported = fleet_pb2.Telemetry.FromString(offline.fleet.outbox.pending()[-1][1])
