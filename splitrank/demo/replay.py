@@ -55,8 +55,9 @@ def build_requests(examples: Examples, rows: np.ndarray, codes: list[str], unix_
 
 
 async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: float, deadline_s: float,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> list[Outcome]:
-    """Send every request at its slot; returns outcomes in request order."""
+                 progress: Callable[[int, int], None] = lambda done, total: None, on_day: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Send every request at its slot; returns outcomes in request order. ``on_day(unix day)`` runs (in a thread, the
+    clock paused) before the first request of each day: the simulated clock's hook."""
     clients = [AsyncClient(address) for address in addresses]
     outcomes: list[Outcome | None] = [None] * len(requests)
     done = 0
@@ -76,7 +77,13 @@ async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: f
 
     start = time.monotonic()
     tasks = []
+    day = None
     for index, request in enumerate(requests):
+        if on_day is not None and request.context["unix_time_s"] // 86400 != day:
+            day = request.context["unix_time_s"] // 86400
+            paused = time.monotonic()
+            await asyncio.to_thread(on_day, int(day))
+            start += time.monotonic() - paused
         delay = start + index / rate_per_s - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)

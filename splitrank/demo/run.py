@@ -67,36 +67,24 @@ def _history_bytes(request: Request) -> int:
     return sum(cloud_pb2.CloudHistoryItem(item_id=1 + i, age_days=a, count=c).ByteSize() for i, (_, a, c) in enumerate(request.history))
 
 
-def _by_day(requests: list[Request], start_unix_s: float) -> list[tuple[int, list[Request]]]:
-    """Requests (in time order) grouped by the dataset day they fall on."""
-    groups: dict[int, list[Request]] = {}
-    for request in requests:
-        groups.setdefault(int((request.context["unix_time_s"] - start_unix_s) // 86400), []).append(request)
-    return sorted(groups.items())
-
-
 def _replay_policy(stack: DemoStack, requests: list[Request], dataset: Dataset, settings: DemoSettings, *, push: bool,
                    progress: Callable[[int, int], None]) -> list[Outcome]:
-    """One policy's timed replay, a day at a time: with ``push``, the fleet gets the day's prior first, and the stale agent is
-    offline inside its window."""
+    """One policy's timed replay. With ``push``, a simulated clock: the fleet gets each day's prior as the replay crosses
+    into it, and the stale agent is offline inside its window."""
     from splitrank.reports.replay import pushed_prior
 
     first_day = int(dataset.test.day.min())
+    start_day = int(dataset.start.timestamp()) // 86400
     stale_agent = stack.agents[settings.stale_agent % len(stack.agents)]
-    addresses = [agent.address for agent in stack.agents]
-    runs: list[Outcome] = []
-    for day, todays in _by_day(requests, dataset.start.timestamp()):
-        if push:
-            stack.set_online(stale_agent, not settings.stale_days[0] <= day - first_day < settings.stale_days[1])
-            prior = pushed_prior(dataset, day)
-            stack.push_prior(prior.values, prior.day_unix_s)
-        before = len(runs)
 
-        def done_so_far(done: int, total: int, before: int = before) -> None:
-            progress(before + done, len(requests))
+    def new_day(unix_day: int) -> None:
+        day = unix_day - start_day
+        stack.set_online(stale_agent, not settings.stale_days[0] <= day - first_day < settings.stale_days[1])
+        prior = pushed_prior(dataset, day)
+        stack.push_prior(prior.values, prior.day_unix_s)
 
-        runs += asyncio.run(replay(todays, addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000,
-                                   progress=done_so_far))
+    runs = asyncio.run(replay(requests, [agent.address for agent in stack.agents], rate_per_s=settings.rate_per_s,
+                              deadline_s=settings.deadline_ms / 1000, progress=progress, on_day=new_day if push else None))
     stack.set_online(stale_agent, True)
     return runs
 
