@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cloud.data.examples import Dataset
-from core.bundle import BundleError, resolve_bundle
+from core.bundle import DEFAULT_REPOSITORY, BundleError, resolve_bundle
 from core.costs import Prices, push_cost_per_request
 from protos.v1 import cloud_pb2
 from splitrank.demo.replay import Outcome, Request, build_requests, replay
@@ -34,7 +34,7 @@ They run in this order: ``local`` (the release day's prior) before any push."""
 class DemoSettings:
     """What ``splitrank demo`` can be told."""
 
-    repository: Path = Path("models")
+    repository: Path = DEFAULT_REPOSITORY
     data: str | None = None
     profiles: tuple[str, ...] = ("wifi", "4g", "3g", "lossy")
     requests: int = 2000
