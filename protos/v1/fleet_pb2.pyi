@@ -32,7 +32,7 @@ class DeviceState(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., online: _Optional[bool] = ..., model_version: _Optional[str] = ..., profile: _Optional[str] = ..., policy: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., config_revision: _Optional[int] = ..., prior_version: _Optional[int] = ..., prior_day_unix_s: _Optional[int] = ..., prior_refused_reason: _Optional[str] = ...) -> None: ...
 
 class Telemetry(_message.Message):
-    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version", "sent_at_s", "dropped_before", "prior_version", "prior_day_unix_s", "prior_age_days", "prior_refused", "prior_refused_reason")
+    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version", "sent_at_s", "dropped_before", "prior_version", "prior_day_unix_s", "prior_age_days", "prior_refused", "prior_refused_reason", "malformed_received")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     UNIX_TIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +54,7 @@ class Telemetry(_message.Message):
     PRIOR_AGE_DAYS_FIELD_NUMBER: _ClassVar[int]
     PRIOR_REFUSED_FIELD_NUMBER: _ClassVar[int]
     PRIOR_REFUSED_REASON_FIELD_NUMBER: _ClassVar[int]
+    MALFORMED_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     seq: int
     unix_time_s: int
@@ -75,7 +76,8 @@ class Telemetry(_message.Message):
     prior_age_days: float
     prior_refused: int
     prior_refused_reason: str
-    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ..., prior_version: _Optional[int] = ..., prior_day_unix_s: _Optional[int] = ..., prior_age_days: _Optional[float] = ..., prior_refused: _Optional[int] = ..., prior_refused_reason: _Optional[str] = ...) -> None: ...
+    malformed_received: int
+    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ..., prior_version: _Optional[int] = ..., prior_day_unix_s: _Optional[int] = ..., prior_age_days: _Optional[float] = ..., prior_refused: _Optional[int] = ..., prior_refused_reason: _Optional[str] = ..., malformed_received: _Optional[int] = ...) -> None: ...
 
 class DeviceConfig(_message.Message):
     __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version", "cloud_timeout_ms")
