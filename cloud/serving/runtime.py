@@ -99,11 +99,12 @@ class ServingModels:
         newest = self.trend.shape[0] - 1
         return np.where((np.asarray(unix_time_s) <= 0) | (days > newest), newest, np.clip(days, 0, newest)).astype(np.int64)
 
-    def device_priors(self, prior_day_unix_s: np.ndarray) -> np.ndarray:
-        """The popularity prior [B, N] each device fed its edge model: the trend row of the pushed prior's day,
-        or the edge release's prior where the request says 0."""
-        pushed = np.asarray(prior_day_unix_s) > 0
-        return np.where(pushed[:, None], self.trend[self.day_index(prior_day_unix_s)], self.edge_prior[None, :])
+    def candidate_priors(self, prior_day_unix_s: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The popularity prior [B, K] of each candidate as the device fed its edge model: the trend row of the pushed
+        prior's day, or the edge release's prior where the request says 0."""
+        days = np.asarray(prior_day_unix_s)
+        pushed = self.trend[self.day_index(days)[:, None], ids]
+        return np.where((days > 0)[:, None], pushed, self.edge_prior[ids])
 
     def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray,
                prior_day_unix_s: np.ndarray | None = None) -> np.ndarray:
@@ -120,7 +121,7 @@ class ServingModels:
         if prior_day_unix_s is None or not np.any(prior_day_unix_s):
             prior = self.edge_prior[full_ids]
         else:
-            prior = np.take_along_axis(self.device_priors(_pad_rows(np.asarray(prior_day_unix_s, np.int64), padded_rows)), full_ids, 1)
+            prior = self.candidate_priors(_pad_rows(np.asarray(prior_day_unix_s, np.int64), padded_rows), full_ids)
         out = self._rerank(_pad_rows(user.astype(np.float32), padded_rows), full_ids, edge, trend, prior).numpy()
         return np.where(ids > 0, out[:rows, :width], -np.inf)
 

@@ -61,10 +61,10 @@ def test_the_reranker_is_told_the_prior_the_device_was_fed(server: ServerThread)
     models = server.running.repository.current
     request = _split_request(models, np.random.default_rng(3), encoding=FLOAT32)
     days = np.array([0, int(models.trend_start.timestamp()) + 5 * 86400])
-    priors = models.device_priors(days)
-    np.testing.assert_array_equal(priors[0], models.edge_prior)  # 0: the prior the edge model was released with
-    np.testing.assert_array_equal(priors[1], models.trend[5])  # a pushed prior: the trend row of its day
     ids = np.array(request.candidate_ids, np.int32)[None]
+    priors = models.candidate_priors(days, np.repeat(ids, 2, axis=0))
+    np.testing.assert_array_equal(priors[0], models.edge_prior[ids[0]])  # 0: the prior the edge model was released with
+    np.testing.assert_array_equal(priors[1], models.trend[5][ids[0]])  # a pushed prior: the trend row of its day
     user = np.frombuffer(request.user_embedding.values, "<f4")[None]
     scores = np.array(request.edge_scores, np.float32)[None]
     for day in days:
