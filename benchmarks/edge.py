@@ -33,7 +33,7 @@ from cloud.data.examples import Examples
 from cloud.serving.runtime import ServingModels
 from core.codec import FLOAT32, INT4, INT8, encode, encode_ids
 from protos.v1 import cloud_pb2
-from splitrank.client import Client, build_request
+from splitrank.client import Client
 from splitrank.ports import free_port
 from splitrank.reports.replay import Replay
 
@@ -76,7 +76,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
     with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
             Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
         echo = echo_channel.unary_unary(ECHO_METHOD)
-        payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
+        payloads = [over_tcp.build_request(history, k=10).SerializeToString() for history in requests]
         for history in requests[:200]:
             over_tcp.rank(history, k=10, deadline_s=1)
             over_uds.rank(history, k=10, deadline_s=1)
@@ -86,7 +86,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
                 start = time.perf_counter()
                 answer = client.rank(requests[i % len(requests)], k=10, deadline_s=1)
                 times[name].append((time.perf_counter() - start) * 1000)
-                times["agent"].append(answer.timings["total_us"] / 1000)
+                times["agent"].append(answer.timings.total_us / 1000)
             start = time.perf_counter()
             echo(payloads[i % len(payloads)], timeout=1)
             times["echo"].append((time.perf_counter() - start) * 1000)

@@ -14,11 +14,12 @@ import numpy as np
 
 from core.codec import INT8, encode, encode_ids
 from core.edge_step import EdgeResult
+from core.errors import InvalidRequest
 from core.gain_model import router_features
 from core.routes import ROUTE_NAMES, ROUTES
 from edge.history_store import HistoryStore
 from edge.link import CloudCallFailed, CloudLink
-from edge.model import EdgeModel, HistoryEntry, InvalidInput
+from edge.model import EdgeModel, HistoryEntry
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
 from edge.router import ROUTING_REASONS, Decision, Router
@@ -92,7 +93,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             k, history, ctx_values = self._parse(request, model)
             items, age, count = model.encode_history(history)
             ctx = model.context(*ctx_values, distinct_items=len(history))
-        except InvalidInput as err:
+        except InvalidRequest as err:
             self.stats.invalid += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         edge_started = time.perf_counter()
@@ -143,13 +144,13 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
     def _parse(self, request: agent_pb2.RankRequest, model: EdgeModel) -> tuple[int, list[HistoryEntry], tuple[int, float, int]]:
         k = request.k or self.options.default_k
         if k > model.catalogue_size:
-            raise InvalidInput(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
+            raise InvalidRequest(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
         if request.route and request.route not in ROUTE_NAMES:
-            raise InvalidInput(f"unknown route {request.route}")
+            raise InvalidRequest(f"unknown route {request.route}")
         ctx = request.context
         unix_time_s = int(ctx.unix_time_s)
         if unix_time_s < 0:
-            raise InvalidInput(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
+            raise InvalidRequest(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
         if request.WhichOneof("user") == "user_id":
             state = self.histories.state(request.user_id, unix_time_s or time.time())
             days = ctx.days_since_last_basket or state.days_since_last_basket

@@ -67,10 +67,10 @@ async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: f
         try:
             answer = await clients[request.agent].rank(request.history, context=request.context, k=10, deadline_s=deadline_s)
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, answer.item_ids,
-                                      answer.route, answer.degraded, answer.timings["edge_us"])
+                                      answer.route, answer.degraded, answer.timings.edge_us)
         except SplitrankError as err:
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, [], "failed",
-                                      False, 0, err.code or str(err))
+                                      False, 0, err.code.name if err.code else str(err))
         done += 1
         progress(done, len(requests))
 
