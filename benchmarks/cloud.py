@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,24 +30,18 @@ from benchmarks.cloud_server import CODES_METHOD, ECHO_METHOD, TUNE_METHOD
 from core.bundle import load_manifest
 from core.codec import INT8, encode
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, port_open
 
 
 @contextmanager
 def server_process(repository: Path, *extra: str) -> Iterator[int]:
-    """Start a benchmark server process; yields its port."""
-    with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), *extra],
-                                   stdout=subprocess.PIPE, stderr=errors, text=True)
-        try:
-            line = process.stdout.readline() if process.stdout else ""
-            if not line.startswith("READY"):
-                process.wait(10)
-                errors.seek(0)
-                raise RuntimeError(f"benchmark server did not start: {errors.read()[-2000:]}")
-            yield int(line.split()[1])
-        finally:
-            process.terminate()
-            process.wait(10)
+    """Start a benchmark server process; yields its port once it listens (it listens once its models are loaded)."""
+    port = free_port()
+    with ManagedProcess([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port), *extra],
+                        what="the benchmark server") as server:
+        server.wait_ready(lambda: port_open(port), timeout_s=300)
+        yield port
 
 
 def _requests(bundle: Path, count: int, seed: int = 0) -> list[cloud_pb2.RerankRequest]:

@@ -1,6 +1,6 @@
 """Server process for ``splitrank bench cloud``: the real CloudRanker service, with the real models
 or a trivial one (to measure the serving overhead), plus a bare echo method on the same grpc.aio
-server for the baseline. Prints ``READY <port>`` when listening. Benchmarks only."""
+server for the baseline. Listens once its models are loaded. Benchmarks only."""
 
 from __future__ import annotations
 
@@ -76,9 +76,8 @@ async def main() -> None:
                                                                             "Tune": grpc.unary_unary_rpc_method_handler(tune),
                                                                             "Codes": grpc.unary_unary_rpc_method_handler(codes)})
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    server.add_insecure_port(f"127.0.0.1:{args.port}")
     await server.start()
-    print(f"READY {port}", flush=True)
     await server.wait_for_termination()
 
 

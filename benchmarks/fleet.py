@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -23,14 +22,13 @@ from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
 from protos.v1 import fleet_pb2
 from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, port_open
 
 
-def _start_mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_mosquitto(folder: Path, port: int) -> ManagedProcess:
     conf = folder / "bench.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n")
-    process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return process
+    return ManagedProcess(["mosquitto", "-c", str(conf)], what="mosquitto").wait_ready(lambda: port_open(port), timeout_s=10)
 
 
 def _publisher(connection: MqttConnection, device_ids: list[str], seconds: float, sent: list[int], stop: threading.Event) -> None:
@@ -91,8 +89,7 @@ def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connectio
             manager.stop()
         finally:
             if process:
-                process.terminate()
-                process.wait(5)
+                process.stop(5)
             if embedded is not None and loop is not None:
                 asyncio.run_coroutine_threadsafe(embedded.shutdown(), loop).result(10)  # type: ignore[attr-defined]
                 loop.call_soon_threadsafe(loop.stop)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,9 @@ from devices.mqtt import BrokerAddress, MqttConnection
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 
+LAG_WINDOW = 100_000
+"""Telemetry messages whose ingest lag the percentiles cover (the most recent ones): memory stays bounded."""
+
 
 @dataclass
 class DeviceRecord:
@@ -27,7 +30,6 @@ class DeviceRecord:
     seqs: set[int] = field(default_factory=set)
     duplicates: int = 0
     totals: Counter[str] = field(default_factory=Counter)
-    dropped_by_device: int = 0
 
     @property
     def missing(self) -> int:
@@ -55,11 +57,11 @@ class FleetManager:
         self.connection.client.on_message = self._on_message
         self.devices: dict[str, DeviceRecord] = {}
         self.acks: dict[str, dict[str, fleet_pb2.Ack]] = {}
-        self.lags_s: list[float] = []
+        self.lags_s: deque[float] = deque(maxlen=LAG_WINDOW)
+        """Ingest lag (receive time - send time) of the last ``LAG_WINDOW`` telemetry messages."""
         self.received = 0
         self._lock = threading.Condition()
         self._revision = int(time.time() * 1000)
-        self.on_telemetry: Callable[[fleet_pb2.Telemetry], None] = lambda message: None
 
     def start(self, wait_s: float = 10.0) -> None:
         """Connect (persistent session: telemetry sent while the manager is away waits at the broker)."""
@@ -106,11 +108,9 @@ class FleetManager:
             self.received += 1
             if message.sent_at_s:
                 self.lags_s.append(time.time() - message.sent_at_s)
-            record.dropped_by_device = message.dropped_before
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
             record.totals["energy_joules"] += message.energy_joules
-        self.on_telemetry(message)
 
     # --- views --------------------------------------------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
@@ -125,7 +125,7 @@ class FleetManager:
         return rows
 
     def telemetry_summary(self) -> dict[str, Any]:
-        """Fleet totals, losses and ingest lag."""
+        """Fleet totals, losses and the ingest lag of the last ``LAG_WINDOW`` messages."""
         with self._lock:
             totals: Counter[str] = Counter()
             for record in self.devices.values():

@@ -4,17 +4,10 @@ processes; a network-emulating TCP proxy between each agent and the cloud; the f
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,27 +16,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress
-from splitrank.client import Client
 from splitrank.netem import PROFILES, NetemProxy
 from splitrank.ports import free_port
-
-
-def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(Exception):  # not up yet
-            if check():
-                return
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not come up within {timeout_s:.0f} s")
-        time.sleep(0.2)
-
-
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
+from splitrank.processes import ManagedProcess, agent_ready, port_open, splitrank_command, wait_until
 
 
 @dataclass
@@ -54,7 +29,7 @@ class Agent:
     profile: str
     address: str
     proxy: NetemProxy
-    process: subprocess.Popen[bytes]
+    process: ManagedProcess
 
 
 @dataclass
@@ -68,17 +43,15 @@ class DemoStack:
     agents: list[Agent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._processes: list[subprocess.Popen[bytes]] = []
-        self._stack = ExitStack()
+        self._processes: list[ManagedProcess] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.cloud_port, self.metrics_port, self.broker_port = free_port(), free_port(), free_port()
         self.manager: FleetManager | None = None
 
-    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = self._stack.enter_context((self.log_dir / f"{name}.log").open("wb"))
-        process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", *args], stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> ManagedProcess:
+        process = ManagedProcess(splitrank_command(*args), what=name, env={"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+                                 log=self.log_dir / f"{name}.log")
         self._processes.append(process)
         return process
 
@@ -89,9 +62,9 @@ class DemoStack:
         cloud = self._spawn("cloud", "serve-cloud", "--repository", str(self.bundle.parent), "--port", str(self.cloud_port),
                             "--metrics-port", str(self.metrics_port), "--log-level", "WARNING")
         broker = self._spawn("broker", "broker", "--port", str(self.broker_port))
-        _wait(lambda: _listening(self.broker_port), "the broker", broker)
-        self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
-        self.manager.start(30)
+        broker.wait_ready(lambda: port_open(self.broker_port), timeout_s=180)
+        manager = self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
+        manager.start(30)
         for i, profile in enumerate(self.profiles):
             proxy = NetemProxy("127.0.0.1", self.cloud_port, PROFILES[profile], seed=i)
             asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(10)
@@ -107,20 +80,19 @@ class DemoStack:
                 answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
                 return answer.status == health_pb2.HealthCheckResponse.SERVING
 
-        _wait(cloud_serving, "the cloud server", cloud)
+        cloud.wait_ready(cloud_serving, timeout_s=180)
         for agent in self.agents:
-            with Client(agent.address) as client:
-                _wait(lambda client=client: client.wait_ready(1.0), f"agent {agent.device_id}", agent.process)
-        assert self.manager is not None
-        _wait(lambda: sum(r["online"] for r in self.manager.status()) >= len(self.agents), "devices reporting to the fleet manager", None, 60)
+            agent.process.wait_ready(lambda address=agent.address: agent_ready(address), timeout_s=180)
+        wait_until(lambda: sum(r["online"] for r in manager.status()) >= len(self.agents), "devices reporting to the fleet manager", timeout_s=60)
 
     def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0) -> None:
         """Switch every device's router through the fleet (retained config), and wait until all report it."""
-        assert self.manager is not None
-        revision = self.manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
-                                           cloud_timeout_ms=cloud_timeout_ms)
-        _wait(lambda: all(r["config_revision"] >= revision for r in self.manager.status() if r["device_id"].startswith("demo-")),
-              f"devices to apply policy {policy}", None, 60)
+        manager = self.manager
+        assert manager is not None, "start() first"
+        revision = manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
+                                      cloud_timeout_ms=cloud_timeout_ms)
+        wait_until(lambda: all(r["config_revision"] >= revision for r in manager.status() if r["device_id"].startswith("demo-")),
+                   f"devices to apply policy {policy}", timeout_s=60)
 
     def compute_seconds(self) -> dict[str, float]:
         """Cloud compute seconds so far per model (batched model calls), from the server's Prometheus metrics."""
@@ -141,14 +113,9 @@ class DemoStack:
         if self.manager is not None:
             self.manager.stop()
         for process in self._processes:
-            if process.poll() is None:
-                process.terminate()
+            process.popen.terminate()
         for process in self._processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.stop()
         for agent in self.agents:
             asyncio.run_coroutine_threadsafe(agent.proxy.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._stack.close()

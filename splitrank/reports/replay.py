@@ -57,6 +57,13 @@ class Replay:
         return np.concatenate(out)
 
 
+def sdk_history(examples: Examples, row: int, codes: list[str]) -> list[tuple[str, float, float]]:
+    """One example's history as an app sends it through the SDK: (item code, age in days, count), most recent first."""
+    valid = examples.hist_items[row] > 0
+    return [(codes[int(item)], float(age), float(count)) for item, age, count in
+            zip(examples.hist_items[row][valid], examples.hist_age[row][valid], examples.hist_count[row][valid], strict=True)]
+
+
 def request_times(dataset: Dataset, examples: Examples) -> np.ndarray:
     """Unix seconds of each example as a request: noon of its basket's day."""
     return (dataset.start.timestamp() + examples.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
