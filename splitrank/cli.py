@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from core.bundle import BundleError, load_manifest, resolve_bundle
+from core.logs import configure_logging
 from core.settings import SettingsError, load_settings
 from splitrank import __version__
 from splitrank._output import emit
@@ -109,11 +110,10 @@ def serve_cloud(repository: Path | None, host: str | None, port: int | None, max
                 max_queue: int | None, metrics_port: int | None, workers: int, config: Path | None, log_level: str) -> None:
     """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
     import asyncio
-    import logging
 
     from cloud.serving.server import ServeSettings, serve
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         settings = load_settings(ServeSettings, section="serve", config=config, flags={
             "repository": repository, "host": host, "port": port, "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
@@ -153,12 +153,11 @@ def run_agent(repository: Path | None, port: int | None, host: str | None, unix_
               config: Path | None, log_level: str) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
     import asyncio
-    import logging
 
     from edge.server import AgentSettings
     from splitrank.device_agent import serve_device_agent
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         settings = load_settings(AgentSettings, section="agent", config=config, flags={
             "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
