@@ -34,7 +34,7 @@ def splitrank_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "splitrank", *args]
 
 
-def wait_until(ready: Callable[[], bool], what: str, *, timeout_s: float = 60.0, poll_s: float = 0.1,
+def wait_until(ready: Callable[[], bool], timeout_s: float = 60.0, what: str = "condition", *, poll_s: float = 0.05,
                process: ManagedProcess | None = None) -> None:
     """Poll ``ready`` until it returns True (an exception counts as not yet); raises TimeoutError after
     ``timeout_s``, or RuntimeError as soon as ``process`` (the program that should answer) has exited."""
@@ -77,7 +77,7 @@ class ManagedProcess:
     def wait_ready(self, ready: Callable[[], bool], *, timeout_s: float = 120.0) -> Self:
         """Wait until ``ready()``; on failure the process is stopped and the error carries the end of its output."""
         try:
-            wait_until(ready, self.what, timeout_s=timeout_s, process=self)
+            wait_until(ready, timeout_s, self.what, process=self)
         except BaseException:
             self.stop()
             raise

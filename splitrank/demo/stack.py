@@ -83,7 +83,7 @@ class DemoStack:
         cloud.wait_ready(cloud_serving, timeout_s=180)
         for agent in self.agents:
             agent.process.wait_ready(lambda address=agent.address: agent_ready(address), timeout_s=180)
-        wait_until(lambda: sum(r["online"] for r in manager.status()) >= len(self.agents), "devices reporting to the fleet manager", timeout_s=60)
+        wait_until(lambda: sum(r["online"] for r in manager.status()) >= len(self.agents), 60, "devices reporting to the fleet manager")
 
     def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0) -> None:
         """Switch every device's router through the fleet (retained config), and wait until all report it."""
@@ -92,7 +92,7 @@ class DemoStack:
         revision = manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
                                       cloud_timeout_ms=cloud_timeout_ms)
         wait_until(lambda: all(r["config_revision"] >= revision for r in manager.status() if r["device_id"].startswith("demo-")),
-                   f"devices to apply policy {policy}", timeout_s=60)
+                   60, f"devices to apply policy {policy}")
 
     def compute_seconds(self) -> dict[str, float]:
         """Cloud compute seconds so far per model (batched model calls), from the server's Prometheus metrics."""
