@@ -136,12 +136,16 @@ class _BaseClient:
             request.user_id = user_id
         else:
             request.history.SetInParent()
-            for entry in history or ():
-                if isinstance(entry, Mapping):
-                    item_id, age, count = entry["item_id"], entry.get("age_days", 0.0), entry.get("count", 1.0)
-                else:
-                    item_id, age, count = entry
-                request.history.items.add(item_id=str(item_id), age_days=float(age), count=float(count))
+            for slot, entry in enumerate(history or ()):
+                try:
+                    if isinstance(entry, Mapping):
+                        item_id, age, count = entry["item_id"], entry.get("age_days", 0.0), entry.get("count", 1.0)
+                    else:
+                        item_id, age, count = entry
+                    request.history.items.add(item_id=str(item_id), age_days=float(age), count=float(count))
+                except (KeyError, TypeError, ValueError) as err:
+                    raise InvalidRequestError(f"history[{slot}] is {entry!r}: each entry is (item_id, age_days, count) "
+                                              f"or a mapping with those keys ({type(err).__name__}: {err})") from None
         try:
             for key, value in (context or {}).items():
                 setattr(request.context, key, value)

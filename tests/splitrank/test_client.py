@@ -124,6 +124,9 @@ def test_real_deadline_and_absent_agent(agent: str, rank: Callable[..., Ranking]
     ({"user_id": "u", "route": "edge"}, "route must be one of"),
     ({"user_id": "u", "context": {"weather": 1}}, "context"),
     ({"user_id": "u", "deadline_s": 0}, "deadline_s must be > 0"),
+    ({"history": [("85123A", 1.0)]}, r"history\[0\] is \('85123A', 1.0\)"),
+    ({"history": [("85123A", 1.0, 1.0), {"age_days": 2.0}]}, r"history\[1\].*KeyError"),
+    ({"history": [("85123A", "yesterday", 1.0)]}, r"history\[0\].*ValueError"),
 ])
 def test_arguments_that_cannot_be_sent_fail_before_sending(rank: Callable[..., Ranking], kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message) as caught:
