@@ -17,8 +17,7 @@ from core.settings import SettingsError, load_settings
 from splitrank import __version__
 from splitrank._output import emit
 from splitrank.cli_fleet import broker, fleet
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the output users want
+from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, import_tensorflow
 
 DEFAULT_REPOSITORY = Path("models")
 FORMAT_CHOICE = click.Choice(["table", "json"])
@@ -29,13 +28,24 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
+"""Commands that load TensorFlow (imported quietly before they run; the device's commands never load it)."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="splitrank")
-def main() -> None:
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), envvar=LOG_LEVEL_ENV,
+              help=f"Log level of every program this command starts; debug also shows TensorFlow's start-up lines [env {LOG_LEVEL_ENV}].")
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
     """splitrank: a TFLite ranker on the device, a GPU reranker in the cloud, a router between them.
 
     Start with `splitrank train` (makes a model bundle from real data), then `splitrank report models`.
     """
+    if log_level:
+        os.environ[LOG_LEVEL_ENV] = log_level  # the programs a command starts (demo, benchmarks) inherit it
+    if ctx.invoked_subcommand in TENSORFLOW_COMMANDS and "--help" not in sys.argv and "-h" not in sys.argv:
+        import_tensorflow()
 
 
 @main.command()
