@@ -26,6 +26,7 @@ from cloud.models.student import Student, StudentConfig
 from cloud.models.teacher import Teacher, TeacherConfig
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
 from cloud.training.fitting import Progress, fit_with_early_stopping
+from cloud.training.settings import TrainSettings
 from core.bundle import write_bundle
 from core.features import CONTEXT_FEATURES
 from core.gain_model import GainModel, fit_gain_model, router_features
@@ -36,33 +37,14 @@ PERSONAL_HALF_LIVES = (15.0, 30.0, 60.0, 120.0, 365.0)
 """Recency half-lives tried for the personal-frequency baseline; the best on validation is reported."""
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything ``splitrank train`` can be told. Defaults train on the full real set."""
-
-    data: str | None = None
-    csv_columns: ColumnMap | None = None
-    repository: Path = Path("models")
-    history_len: int = 64
-    max_examples: int | None = None
-    teacher_epochs: int = 3
-    student_epochs: int = 4
-    reranker_epochs: int = 6
-    teacher_learning_rate: float = 2e-4
-    student_learning_rate: float = 5e-4
-    batch_size: int = 256
-    distill_weight: float = 0.5
-    prune_sparsity: float = 0.5
-    seed: int = 7
-    teacher_latency_samples: int = 30
-
-
 def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
     """Load, clean and split the configured data; returns the dataset and what cleaning did."""
-    if settings.csv_columns is not None:
+    if settings.own_csv:
         if settings.data is None:
             raise ValueError("a CSV of your own needs its path (--data)")
-        raw = load_interactions_csv(settings.data, settings.csv_columns)
+        columns = ColumnMap(settings.user_col, settings.item_col, settings.time_col,  # type: ignore[arg-type]  # TrainSettings checks all three
+                            settings.basket_col, settings.quantity_col, settings.price_col)
+        raw = load_interactions_csv(settings.data, columns)
         cleaned, report = clean_interactions(raw, product_codes_only=False)
         split = SplitDates.by_fractions(cleaned["time"])
     else:
