@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks.cloud import server_process
 from benchmarks.cloud_server import ECHO_METHOD
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import FLOAT32, INT4, INT8, encode, encode_ids
 from protos.v1 import cloud_pb2
 from splitrank.client import Client

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import grpc
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from cloud.serving.service import CloudRankerService, Refusal
 from cloud.serving.validation import RerankInput, validate_rerank
 from core.codec import FLOAT32, encode

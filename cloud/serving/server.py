@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
-from cloud.serving.runtime import ServingModels, compute_device
+from cloud.serving.scoring import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
 from cloud.serving.settings import ServeSettings
 from core.signals import until_stopped

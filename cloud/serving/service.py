@@ -18,7 +18,7 @@ import numpy as np
 from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository, UnknownVersion
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from cloud.serving.validation import FullInput, RerankInput, validate_full, validate_rerank
 from core.errors import InvalidRequest
 from protos.v1 import cloud_pb2, cloud_pb2_grpc, common_pb2

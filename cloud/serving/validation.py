@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import CodecError, decode, decode_ids
 from core.errors import InvalidRequest
 from core.features import history_arrays, request_context

@@ -11,7 +11,7 @@ import numpy as np
 
 from cloud.data.examples import Dataset, Examples
 from cloud.evaluation import per_example_metrics, top_k
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import FLOAT32, decode, encode
 from core.gain_model import router_features
 from edge.model import EdgeModel
