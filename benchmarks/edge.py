@@ -53,8 +53,8 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
     """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, and of a bare grpc.aio echo
     of the same request bytes (the floor any gRPC agent pays on this machine), interleaved; and the agent's own time."""
     times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
-    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
-            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
+    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_server, \
+            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_server.port}") as echo_channel:
         echo = echo_channel.unary_unary(ECHO_METHOD)
         payloads = [over_tcp.build_request(history, k=10).SerializeToString() for history in requests]
         for history in requests[:200]:

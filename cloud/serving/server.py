@@ -34,10 +34,12 @@ OPEN_INFERENCE_NAME = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInfer
 
 
 def in_flight_limit(max_queue: int, max_batch_size: int) -> int:
-    """Calls gRPC lets in at once. Past it gRPC itself answers RESOURCE_EXHAUSTED (no hint) before any
-    Python runs: under overload a call then waits in at most this bound, not for the event loop to reach
-    it, so it is shed at once instead of running into its deadline. Admission in the batcher sheds
-    first, with a retry hint; the margin covers the batch in compute and calls being answered."""
+    """Calls gRPC lets into Python at once: the queue's capacity, a batch in compute and a batch being
+    answered. Past it grpc.aio answers RESOURCE_EXHAUSTED (no hint) in its Cython layer without running a
+    handler; the handler's admission (queue length, estimated wait) sheds, with a retry hint, only what
+    this bound lets through. It cannot help once arrivals saturate the event loop's CPU: calls then wait
+    inside gRPC's core before the loop takes them, and a call shed here costs about what a bare echo
+    does (README, cloud server figures)."""
     return max_queue + 2 * max_batch_size
 
 
