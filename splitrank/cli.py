@@ -109,8 +109,9 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
 
 @main.command("run-agent")
-@settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "policy", "target_cloud_fraction", "budget_usd_per_hour",
-                "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "state_dir", "release_public_key")
+@settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "cloud_tls", "policy", "target_cloud_fraction",
+                "budget_usd_per_hour", "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "mqtt_tls_ca_file",
+                "mqtt_tls_cert_file", "mqtt_tls_key_file", "state_dir", "release_public_key")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
@@ -308,6 +309,30 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
         result = run_edge_benchmark(bundle, replayed, cloud, edge.codes, calls=calls, progress=say)
     except (BundleError, DataError, RuntimeError) as err:
         _fail(str(err))
+    emit(result, fmt)
+
+
+@bench.command("fuzz")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--examples", type=int, default=500, show_default=True, help="Hostile inputs per method.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
+    """Hostile bytes against every method of a running serve-cloud and run-agent: codes per method, crashes, serving afterwards."""
+    try:
+        from benchmarks.fuzz import run_fuzz_benchmark
+    except ImportError as err:
+        _fail(f"bench fuzz needs the dev extra (pip install 'splitrank[dev]'): {err}")
+
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    try:
+        result = run_fuzz_benchmark(resolve_bundle(repository), examples=examples, progress=say)
+    except (BundleError, RuntimeError) as err:
+        _fail(str(err))
+    if fmt == "table":
+        for row in result["methods"]:
+            codes = ", ".join(f"{code} {count}" for code, count in sorted(row["codes"].items()))
+            click.echo(f"{row['service']:<6} {row['method']:<48} inputs {row['inputs']:>5}  undecodable {row['undecodable']:>5}  "
+                       f"crashes {row['crashes']}  unexpected {row['unexpected_codes']}  ({codes})")
     emit(result, fmt)
 
 

@@ -24,6 +24,7 @@ from cloud.serving.repository import ModelRepository
 from cloud.serving.scoring import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
 from cloud.serving.settings import ServeSettings
+from core.rpc_guard import MalformedRequestGuard
 from core.signals import until_stopped
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
@@ -88,7 +89,9 @@ async def start_server(settings: ServeSettings) -> RunningServer:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1)]  # workers share the port
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size))
+    malformed = MalformedRequestGuard(lambda method: metrics.requests.labels(method.rpartition("/")[2], "INVALID_ARGUMENT").inc())
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size),
+                             interceptors=[malformed])
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
                                  max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_time_left_s=settings.min_time_left_ms / 1000)

@@ -9,7 +9,7 @@ import numpy as np
 from cloud.serving.scoring import ServingModels
 from core.codec import CodecError, decode, decode_ids
 from core.errors import InvalidRequest
-from core.features import history_arrays, request_context
+from core.features import MAX_UNIX_TIME_S, history_arrays, request_context
 from protos.v1 import cloud_pb2
 
 
@@ -71,6 +71,8 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest("edge_scores contain NaN or infinite values")
     if request.k < 1 or request.k > len(ids):
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
+    if not 0 <= request.unix_time_s <= MAX_UNIX_TIME_S:
+        raise InvalidRequest(f"unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {request.unix_time_s}")
     return RerankInput(models, user, ids.astype(np.int32, copy=False), scores, int(request.unix_time_s), int(request.k))
 
 
