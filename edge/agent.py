@@ -28,11 +28,13 @@ from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
 
 @dataclass
 class AgentStats:
-    """What the agent reports as telemetry: route mix, degraded answers, edge model errors, the edge
+    """What the agent counts: route mix, degraded answers, invalid requests, edge model errors, the edge
     step's time (for the energy estimate) and the raw history bytes the cloud route sent."""
 
     routes: Counter[str] = field(default_factory=Counter)
     degraded: Counter[str] = field(default_factory=Counter)
+    invalid: int = 0
+    """Requests answered INVALID_ARGUMENT, undecodable bytes included."""
     errors: int = 0
     raw_history_bytes_sent: int = 0
     edge_us_total: float = 0.0
@@ -90,6 +92,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             items, age, count = model.encode_history(history)
             ctx = model.context(*ctx_values, distinct_items=len(history))
         except InvalidRequest as err:
+            self.stats.invalid += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         edge_started = time.perf_counter()
         try:
