@@ -77,7 +77,7 @@ def server_process(repository: Path, *extra: str, cores: frozenset[int] = frozen
                 [sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
                  "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server"))
             servers.append(server.wait_ready(lambda metrics_port=metrics_port: port_open(metrics_port), timeout_s=300))
-        yield BenchServer(port, tuple(server.popen.pid for server in servers), metrics_ports)
+        yield BenchServer(port, tuple(server.pid for server in servers), metrics_ports)
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,11 @@ class ManagedProcess:
         self._output: IO[bytes] = log.open("wb") if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self.popen = subprocess.Popen(list(args), stdout=self._output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.popen.pid
+
     def wait_ready(self, ready: Callable[[], bool], *, timeout_s: float = 120.0) -> Self:
         """Wait until ``ready()``; on failure the process is stopped and the error carries the end of its output."""
         try:
