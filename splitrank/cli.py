@@ -31,6 +31,13 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        _fail('Ray Serve is not installed: pip install "splitrank[ray]"')
+
+
 TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
 """Commands that load TensorFlow (imported quietly before they run; the device's commands never load it)."""
 
@@ -83,7 +90,8 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
 
 
 @main.command("serve-cloud")
-@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port")
+@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port", "engine",
+                "ray_address", "ray_replicas", "ray_max_replicas", "ray_replica_cpus")
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes sharing the port (SO_REUSEPORT), one event loop each.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -99,6 +107,11 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
     configure_logging(log_level)
     try:
+        if settings.engine == "ray":
+            _require_ray()
+            from cloud.serving.ray_app import serve_until_stopped
+
+            sys.exit(serve_until_stopped(settings))
         if workers > 1:
             from cloud.serving.workers import serve_workers
 
@@ -249,12 +262,14 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
 @click.option("--generator-processes", type=int, default=2, show_default=True, help="Load generator processes, on the other cores.")
 @click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
 @click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
+@click.option("--engine", type=click.Choice(["standalone", "ray"]), default="standalone", show_default=True,
+              help="ray: Ray Serve with 1 and 2 replicas against the standalone server on the same cores (needs the [ray] extra).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, workers: int, server_cores: int, generator_processes: int,
-                sweep: bool, p99_ms: float, fmt: str) -> None:
+                sweep: bool, p99_ms: float, engine: str, fmt: str) -> None:
     """Serving cost vs a bare echo, batching gain, and overload behaviour of the cloud server, the server
     pinned to its own core(s) and the load generator to the others; with --sweep, the batching knobs that give
-    the most throughput within a p99 target."""
+    the most throughput within a p99 target; with --engine ray, Ray Serve against the standalone server."""
     from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
 
     try:
@@ -262,6 +277,13 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
     except BundleError as err:
         _fail(str(err))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    if engine == "ray":
+        from benchmarks.cloud_ray import run_ray_cloud_benchmark
+
+        _require_ray()
+        emit(run_ray_cloud_benchmark(bundle, clients=clients, seconds=seconds, max_delay_ms=max_delay_ms, processes=generator_processes,
+                                     server_cores=server_cores, progress=say), fmt)
+        return
     if sweep:
         found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), processes=generator_processes,
                                 progress=say)
@@ -280,14 +302,22 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
 
 @bench.command("fleet")
 @click.option("--devices", type=int, default=1000, show_default=True, help="Simulated devices, one telemetry message a second each.")
-@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--seconds", type=float, default=None, help="[default: 10, or 20 with --kill-one]")
+@click.option("--managers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fleet manager processes sharing the ingest as one group (more than one needs mosquitto).")
+@click.option("--kill-one", is_flag=True, help="SIGKILL one manager halfway: the others must count its share, nothing lost or doubled.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_fleet(devices: int, seconds: float, fmt: str) -> None:
-    """Does the fleet manager keep up? Messages handled vs sent and the p99 ingest lag."""
+def bench_fleet(devices: int, seconds: float | None, managers: int, kill_one: bool, fmt: str) -> None:
+    """Do the fleet managers keep up, and survive one's death? Messages counted vs sent, losses, double counts, p99 ingest lag."""
     from benchmarks.fleet import run_fleet_benchmark
 
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
-    emit(run_fleet_benchmark(devices=devices, seconds=seconds, progress=say), fmt)
+    try:
+        result = run_fleet_benchmark(devices=devices, seconds=seconds or (20.0 if kill_one else 10.0), managers=managers, kill_one=kill_one,
+                                     progress=say)
+    except (RuntimeError, ValueError) as err:
+        _fail(str(err))
+    emit(result, fmt)
 
 
 @bench.command("edge")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,20 +47,20 @@ def _broker_options(command: Any) -> Any:
     return with_broker
 
 
-def _manager(broker: Any) -> Any:
+def _manager(broker: Any, *, group: str | None = None, ingest: bool = False, manager_id: str | None = None) -> Any:
     from devices.manager import FleetManager
 
     try:
-        manager = FleetManager(broker, client_id=f"splitrank-cli-{time.time_ns()}")
+        manager = FleetManager(broker, client_id=manager_id or f"splitrank-cli-{time.time_ns()}", group=group, ingest=ingest)
         manager.start(10)
     except (ConnectionError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     return manager
 
 
-def _collect(broker: Any, seconds: float, view: Callable[[Any], Any]) -> Any:
-    """Listen as the manager for ``seconds``, then return ``view(manager)``."""
-    manager = _manager(broker)
+def _collect(broker: Any, seconds: float, view: Callable[[Any], Any], group: str | None = None) -> Any:
+    """Listen as the manager (or as an observer of ``group``'s managers) for ``seconds``, then return ``view(manager)``."""
+    manager = _manager(broker, group=group)
     time.sleep(seconds)
     try:
         return view(manager)
@@ -123,10 +127,39 @@ def config(broker: Any, devices: tuple[str, ...], policy: str | None,
 @fleet.command("telemetry")
 @_broker_options
 @click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--group", help="Read what the managers of this group counted (their checkpoints) instead of the telemetry itself.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def telemetry(broker: Any, seconds: float, fmt: str) -> None:
+def telemetry(broker: Any, seconds: float, group: str | None, fmt: str) -> None:
     """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
-    emit(_collect(broker, seconds, lambda manager: manager.telemetry_summary()), fmt)
+    emit(_collect(broker, seconds, lambda manager: manager.telemetry_summary(), group), fmt)
+
+
+def _default_manager_id() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"manager-{socket.gethostname()}")[:64]
+
+
+@fleet.command("serve")
+@_broker_options
+@click.option("--group", default="managers", show_default=True,
+              help="Managers of one group share the telemetry ingest (MQTT 5 shared subscription $share/GROUP/...).")
+@click.option("--manager-id", default=_default_manager_id, show_default="manager-<hostname>",
+              help="This manager's id and MQTT session: give every manager of a group its own, and a restarted manager the same.")
+@click.option("--seconds", type=float, default=0.0, help="Stop after this long [default: 0 = until SIGTERM or Ctrl-C].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def serve(broker: Any, group: str, manager_id: str, seconds: float, fmt: str) -> None:
+    """Run a fleet manager beside the others of GROUP: each counts its share of the telemetry exactly once,
+    a dead manager's unacknowledged share is taken over by a live one, and rollouts keep one leader.
+    SIGTERM or Ctrl-C hands this manager's share back and prints what the group counted."""
+    if broker.protocol != "5":
+        raise click.ClickException("managers side by side need MQTT 5 (shared subscriptions, session expiry): --protocol 5")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *args: stop.set())
+    manager = _manager(broker, group=group, ingest=True, manager_id=manager_id)
+    click.echo(f"manager {manager_id} serving group {group} at {broker.host}:{broker.port}", err=True)
+    stop.wait(seconds or None)
+    manager.stop()
+    emit(manager.telemetry_summary(), fmt)
 
 
 @fleet.command("rollout")
@@ -161,8 +194,14 @@ def rollout(broker: Any, bundle: Path, key: Path, device_list: str | None,
         raise click.ClickException("no devices: none given and none has a retained state at this broker")
     say = (lambda line: click.echo(line, err=True)) if fmt == "table" else (lambda line: None)
     archive = Path(release.url.removeprefix("file://")).read_bytes() if chunked else None
-    result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
-    manager.stop()
+    from devices.lease import LeaseHeld
+
+    try:
+        result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
+    except LeaseHeld as err:
+        raise click.ClickException(f"not released: {err}") from None
+    finally:
+        manager.stop()
     out = {"release_id": result.release_id, "halted": result.halted, "reason": result.reason, "waves": result.waves, "outcomes": result.outcomes}
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))

@@ -70,6 +70,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.argsort(-scores[part], kind="stable")]
 
 
+def answer_rerank(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The split route's answer: the k best candidates (ids, scores)."""
+    best = top_k(scores, item.k)
+    return item.ids[best], scores[best]
+
+
+def answer_full(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cloud route's answer: the k best catalogue items (ids, scores), never the padding id 0."""
+    logits = logits.copy()
+    logits[0] = -np.inf
+    best = top_k(logits, item.k)
+    return best, logits[best]
+
+
 class Refusal(Exception):
     """A call that cannot be served: the status code, the message that says why, trailing metadata."""
 
@@ -105,22 +119,11 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
 
     async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Split route."""
-        def answer(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            best = top_k(scores, item.k)
-            return item.ids[best], scores[best]
-
-        return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer)
+        return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer_rerank)
 
     async def RankFull(self, request: cloud_pb2.FullRankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Cloud route."""
-
-        def answer(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            logits = logits.copy()
-            logits[0] = -np.inf
-            best = top_k(logits, item.k)
-            return best, logits[best]
-
-        return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer)
+        return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer_full)
 
     def admit(self, context: grpc.aio.ServicerContext, version: str) -> tuple[ServingModels, float | None]:
         """The models a call runs on and its absolute deadline; raises Refusal when it cannot be served."""

@@ -4,7 +4,7 @@ Light to import: the CLI derives its flags from it without loading the server.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import SettingsConfigDict
@@ -36,3 +36,11 @@ class ServeSettings(ProgramSettings):
     tls_cert_file: str | None = Field(None, description="PEM certificate: serve TLS (needs tls_key_file).")
     tls_key_file: str | None = Field(None, description="PEM private key of tls_cert_file.")
     tls_client_ca_file: str | None = Field(None, description="PEM CA bundle: require client certificates (mTLS).")
+    engine: Literal["standalone", "ray"] = Field("standalone", description="standalone: this grpc.aio server; ray: a Ray Serve app "
+                                                 "behind Serve's gRPC ingress (needs the [ray] extra).")
+    ray_address: str | None = Field(None, description="Ray cluster to deploy to (ray://host:10001 or auto); none: a local Ray.")
+    ray_num_cpus: PositiveInt = Field(2, description="CPUs of the local Ray started when ray_address is none.")
+    ray_replicas: PositiveInt = Field(1, description="Replicas of the Ray Serve deployment (the minimum, with autoscaling).")
+    ray_max_replicas: NonNegativeInt = Field(0, description="Autoscale the Ray deployment up to this many replicas; 0 = fixed replicas.")
+    ray_replica_cpus: PositiveFloat = Field(0.5, description="CPUs Ray reserves per replica (fractional: several fit on a small machine).")
+    ray_http_port: Port = Field(8000, description="Port of Ray Serve's HTTP proxy (unused by splitrank; Ray always starts it).")

@@ -2,7 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -126,3 +126,39 @@ class Ack(_message.Message):
     model_version: str
     reason: str
     def __init__(self, device_id: _Optional[str] = ..., release_id: _Optional[str] = ..., status: _Optional[_Union[Ack.Status, str]] = ..., model_version: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ManagerPresence(_message.Message):
+    __slots__ = ("manager_id", "group", "client_id", "online")
+    MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    manager_id: str
+    group: str
+    client_id: str
+    online: bool
+    def __init__(self, manager_id: _Optional[str] = ..., group: _Optional[str] = ..., client_id: _Optional[str] = ..., online: _Optional[bool] = ...) -> None: ...
+
+class IngestCheckpoint(_message.Message):
+    __slots__ = ("manager_id", "number", "counted", "lag_s")
+    MANAGER_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    COUNTED_FIELD_NUMBER: _ClassVar[int]
+    LAG_S_FIELD_NUMBER: _ClassVar[int]
+    manager_id: str
+    number: int
+    counted: _containers.RepeatedCompositeFieldContainer[Telemetry]
+    lag_s: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, manager_id: _Optional[str] = ..., number: _Optional[int] = ..., counted: _Optional[_Iterable[_Union[Telemetry, _Mapping]]] = ..., lag_s: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class RolloutLease(_message.Message):
+    __slots__ = ("holder", "token", "expires_at_s", "release_id")
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_S_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    holder: str
+    token: str
+    expires_at_s: float
+    release_id: str
+    def __init__(self, holder: _Optional[str] = ..., token: _Optional[str] = ..., expires_at_s: _Optional[float] = ..., release_id: _Optional[str] = ...) -> None: ...
