@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +28,8 @@ from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 
 log = logging.getLogger("splitrank.fleet")
+LAG_WINDOW = 100_000
+"""Telemetry messages whose ingest lag the percentiles cover (the most recent ones): memory stays bounded."""
 
 
 @dataclass
@@ -39,7 +41,6 @@ class DeviceRecord:
     duplicates: int = 0
     counted_twice: int = 0
     totals: Counter[str] = field(default_factory=Counter)
-    dropped_by_device: int = 0
     malformed_at_device: int = 0
     """Messages to the device that it could not parse, as it last reported."""
 
@@ -80,11 +81,11 @@ class FleetManager:
         self.connection.client.on_message = self._on_message
         self.devices: dict[str, DeviceRecord] = {}
         self.acks: dict[str, dict[str, fleet_pb2.Ack]] = {}
-        self.lags_s: list[float] = []
+        self.lags_s: deque[float] = deque(maxlen=LAG_WINDOW)
+        """Ingest lag (receive time - send time) of the last ``LAG_WINDOW`` telemetry messages."""
         self.received = 0
         self._lock = threading.Condition()
         self._revision = int(time.time() * 1000)
-        self.on_telemetry: Callable[[fleet_pb2.Telemetry], None] = lambda message: None
         self.stale_after_days = stale_after_days
         """A device whose prior is more days behind the fleet's newest than this is stale (warned about, flagged in status)."""
         self.newest_prior: fleet_pb2.PriorUpdate | None = None
@@ -247,7 +248,6 @@ class FleetManager:
                 record.duplicates += 1
                 return
         self._count(device_id, message, time.time() - message.sent_at_s if message.sent_at_s else None)
-        self.on_telemetry(message)
 
     def _count(self, device_id: str, message: fleet_pb2.Telemetry, lag_s: float | None) -> None:
         """Add one message to the totals (a message counted before is a duplicate count, kept apart)."""
@@ -261,7 +261,6 @@ class FleetManager:
             self.received += 1
             if lag_s is not None:
                 self.lags_s.append(lag_s)
-            record.dropped_by_device = max(record.dropped_by_device, message.dropped_before)
             record.malformed_at_device = max(record.malformed_at_device, message.malformed_received)
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
@@ -327,7 +326,7 @@ class FleetManager:
         return rows
 
     def telemetry_summary(self) -> dict[str, Any]:
-        """Fleet totals, losses and ingest lag."""
+        """Fleet totals, losses and the ingest lag of the last ``LAG_WINDOW`` messages."""
         with self._lock:
             totals: Counter[str] = Counter()
             for record in self.devices.values():

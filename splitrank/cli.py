@@ -14,6 +14,7 @@ import click
 from cloud.serving.settings import ServeSettings
 from cloud.training.settings import TrainSettings
 from core.bundle import DEFAULT_REPOSITORY, BundleError, load_manifest, resolve_bundle
+from core.logs import configure_logging
 from core.settings import SettingsError
 from edge.settings import AgentSettings
 from splitrank import __version__
@@ -101,11 +102,10 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from cloud.serving.server import serve
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         if settings.engine == "ray":
             _require_ray()
@@ -134,11 +134,10 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from splitrank.device_agent import serve_device_agent
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         asyncio.run(serve_device_agent(settings))
     except (BundleError, ValueError, OSError, RuntimeError) as err:

@@ -6,14 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import CodecError, decode, decode_ids
+from core.errors import InvalidRequest
 from core.features import MAX_UNIX_TIME_S, history_arrays, request_context
 from protos.v1 import cloud_pb2
-
-
-class InvalidRequest(ValueError):
-    """The request cannot be served as sent."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, 
     for slot, entry in enumerate(history):
         if not 1 <= entry.item_id < models.catalogue_size:
             raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} is not in the catalogue (1..{models.catalogue_size - 1})")
-    items, age, count = history_arrays([(h.item_id, h.item_id, h.age_days, h.count) for h in history], models.history_len, InvalidRequest)
+    items, age, count = history_arrays([(h.item_id, h.item_id, h.age_days, h.count) for h in history], models.history_len)
     ctx = request.context
-    context = request_context(ctx.unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets, len(history), InvalidRequest)
+    context = request_context(ctx.unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets, len(history))
     return FullInput(models, items, age, count, context, int(ctx.unix_time_s), int(request.k))

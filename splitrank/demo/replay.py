@@ -12,6 +12,7 @@ import numpy as np
 
 from cloud.data.examples import Examples
 from splitrank.client import AsyncClient, SplitrankError
+from splitrank.reports.replay import sdk_history
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,7 @@ def build_requests(examples: Examples, rows: np.ndarray, codes: list[str], unix_
     """The requests of a sample of examples, in time order; a customer always uses the same agent."""
     out = []
     for row in rows[np.argsort(unix_time_s[rows], kind="stable")]:
-        valid = examples.hist_items[row] > 0
-        history = [(codes[int(i)], float(a), float(c)) for i, a, c in
-                   zip(examples.hist_items[row][valid], examples.hist_age[row][valid], examples.hist_count[row][valid], strict=True)]
+        history = sdk_history(examples, int(row), codes)
         days_since_last = float(np.expm1(examples.context[row][2] * 6.0))  # the context features store log1p(x) / 6
         baskets = round(float(np.expm1(examples.context[row][3] * 6.0)))
         user = int(examples.user[row]) if len(examples.user) else int(row)
@@ -68,10 +67,10 @@ async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: f
         try:
             answer = await clients[request.agent].rank(request.history, context=request.context, k=10, deadline_s=deadline_s)
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, answer.item_ids,
-                                      answer.route, answer.degraded, answer.timings["edge_us"])
+                                      answer.route, answer.degraded, answer.timings.edge_us)
         except SplitrankError as err:
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, [], "failed",
-                                      False, 0, err.code or str(err))
+                                      False, 0, err.code.name if err.code else str(err))
         done += 1
         progress(done, len(requests))
 

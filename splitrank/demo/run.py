@@ -91,7 +91,7 @@ def _replay_policy(stack: DemoStack, requests: list[Request], dataset: Dataset, 
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Everything; returns the report (also written to ``report_dir``)."""
-    from cloud.serving.runtime import compute_device
+    from cloud.serving.scoring import compute_device
     from cloud.training.pipeline import TrainSettings, load_dataset
     from splitrank.reports.replay import load_models, request_times
 

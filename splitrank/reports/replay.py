@@ -11,7 +11,7 @@ import numpy as np
 
 from cloud.data.examples import Dataset, Examples
 from cloud.evaluation import per_example_metrics, top_k
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import FLOAT32, decode, encode
 from core.gain_model import router_features
 from core.prior import DAY_S, Prior, quantize
@@ -57,6 +57,13 @@ class Replay:
             logits = cloud.rank_full(ex.hist_items[part], ex.hist_age[part], ex.hist_count[part], ex.context[part], self.unix_time_s[part])
             out.append(top_k(logits, 20))
         return np.concatenate(out)
+
+
+def sdk_history(examples: Examples, row: int, codes: list[str]) -> list[tuple[str, float, float]]:
+    """One example's history as an app sends it through the SDK: (item code, age in days, count), most recent first."""
+    valid = examples.hist_items[row] > 0
+    return [(codes[int(item)], float(age), float(count)) for item, age, count in
+            zip(examples.hist_items[row][valid], examples.hist_age[row][valid], examples.hist_count[row][valid], strict=True)]
 
 
 def request_times(dataset: Dataset, examples: Examples) -> np.ndarray:

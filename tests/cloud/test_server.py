@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from cloud.serving.server import ServeSettings, in_flight_limit
 from core.codec import FLOAT32, INT8, encode
 from protos.v1 import cloud_pb2

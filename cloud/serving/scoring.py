@@ -1,4 +1,4 @@
-"""One bundle version, loaded for serving: the split reranker and the teacher behind fixed-signature
+"""Scoring with one bundle version, loaded for serving: the split reranker and the teacher behind fixed-signature
 ``tf.function``s, so no batch shape ever retraces. Runs on the GPU when TensorFlow sees one."""
 
 from __future__ import annotations
