@@ -14,10 +14,7 @@ process's threads, not the managers) and publish as the manager's user, so no AC
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,40 +29,22 @@ from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
 from protos.v1 import fleet_pb2
 from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, port_open, splitrank_command
 
 GROUP = "bench"
 
 
-def _start_mosquitto(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_mosquitto(folder: Path, port: int) -> ManagedProcess:
     conf = folder / "bench.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n")
-    process = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
-    return process
+    return ManagedProcess(["mosquitto", "-c", str(conf)], what="mosquitto").wait_ready(lambda: port_open(port), timeout_s=10)
 
 
-def _start_manager(port: int, manager_id: str) -> subprocess.Popen[str]:
-    """One ``splitrank fleet serve`` process of the bench group; returns once it is connected."""
-    process = subprocess.Popen([sys.executable, "-m", "splitrank", "fleet", "serve", "--broker", f"127.0.0.1:{port}", "--group", GROUP,
-                                "--manager-id", manager_id, "--format", "json"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    assert process.stderr is not None
-    line = process.stderr.readline()
-    if "serving group" not in line:
-        process.kill()
-        raise RuntimeError(f"fleet manager {manager_id} did not start: {line.strip()} {process.stderr.read()[-2000:]}")
-    threading.Thread(target=process.stderr.read, daemon=True).start()  # keeps its pipe from filling up
-    return process
-
-
-def _stop_manager(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+def _start_manager(port: int, manager_id: str) -> ManagedProcess:
+    """One ``splitrank fleet serve`` process of the bench group; returns once it is connected (it says so)."""
+    process = ManagedProcess(splitrank_command("fleet", "serve", "--broker", f"127.0.0.1:{port}", "--group", GROUP, "--manager-id", manager_id,
+                                               "--format", "json"), what=f"fleet manager {manager_id}")
+    return process.wait_ready(lambda: "serving group" in process.output_tail(1 << 16), timeout_s=60)
 
 
 def _publisher(connection: MqttConnection, device_ids: list[str], seconds: float, published: list[mqtt.MQTTMessageInfo]) -> None:
@@ -102,9 +81,7 @@ def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connectio
     with tempfile.TemporaryDirectory() as folder, ExitStack() as stack:
         port = free_port()
         if mosquitto:
-            process = _start_mosquitto(Path(folder), port)
-            stack.callback(process.wait, 5)  # callbacks run last-in first-out: terminate, then wait
-            stack.callback(process.terminate)
+            stack.enter_context(_start_mosquitto(Path(folder), port))
             address = BrokerAddress("127.0.0.1", port, protocol="5")
             observer = FleetManager(address, client_id="bench-observer", group=GROUP, ingest=False)
         else:
@@ -121,7 +98,7 @@ def run_fleet_benchmark(*, devices: int = 1000, seconds: float = 10.0, connectio
         stack.callback(observer.stop)
         processes = [_start_manager(port, f"bench-manager-{i}") for i in range(managers)] if mosquitto else []
         for manager_process in processes:
-            stack.callback(_stop_manager, manager_process)
+            stack.callback(manager_process.stop, 60)
         ids = [f"sim-{i:05d}" for i in range(devices)]
         publishers = [MqttConnection(address, f"bench-pub-{c}", persistent=False) for c in range(connections)]
         for publisher in publishers:

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from core.errors import InvalidRequest
+
 MAX_UNIX_TIME_S = 253_402_300_799
 """The last second of the year 9999: later request times are refused, not converted into an overflow."""
 CONTEXT_FEATURES = ("weekday", "hour", "log_days_since_last", "log_baskets", "log_distinct")
@@ -27,21 +29,20 @@ def context_features(when: datetime, days_since_last_basket: float, previous_bas
     )
 
 
-def history_arrays(entries: Sequence[tuple[int, object, float, float]], history_len: int,
-                   error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def history_arrays(entries: Sequence[tuple[int, object, float, float]], history_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Padded (item ids, age, count) arrays [history_len] of a request's history, most recent first, as the
     models read it; the device and the cloud check it the same way. Each entry is (catalogue index, the
     item as the request named it, age in days, count); entries past ``history_len`` are dropped. Raises
-    ``error`` naming the slot for a repeated item, a negative or non-finite age, or a count below 1."""
+    ``InvalidRequest`` naming the slot for a repeated item, a negative or non-finite age, or a count below 1."""
     kept = entries[:history_len]
     if not kept:
-        return history_columns([], [], [], [], history_len, error)
+        return history_columns([], [], [], [], history_len)
     indices, named, ages, counts = zip(*kept, strict=True)
-    return history_columns(indices, named, ages, counts, history_len, error)
+    return history_columns(indices, named, ages, counts, history_len)
 
 
-def history_columns(indices: Sequence[int], named: Sequence[object], ages: Sequence[float], counts: Sequence[float], history_len: int,
-                    error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def history_columns(indices: Sequence[int], named: Sequence[object], ages: Sequence[float], counts: Sequence[float],
+                    history_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``history_arrays`` from parallel columns (catalogue indices, the items as named, ages, counts): the
     same checks, vectorized, for the agent's hot path."""
     n = min(len(indices), history_len)
@@ -60,22 +61,21 @@ def history_columns(indices: Sequence[int], named: Sequence[object], ages: Seque
     seen: set[int] = set()
     for slot in range(n):  # only on bad input: name the first slot at fault
         if int(items[slot]) in seen:
-            raise error(f"history[{slot}].item_id {named[slot]!r} appears twice: send each item once with its count")
+            raise InvalidRequest(f"history[{slot}].item_id {named[slot]!r} appears twice: send each item once with its count")
         if not ok_age[slot]:
-            raise error(f"history[{slot}].age_days must be a finite number >= 0, got {ages[slot]}")
+            raise InvalidRequest(f"history[{slot}].age_days must be a finite number >= 0, got {ages[slot]}")
         if not ok_count[slot]:
-            raise error(f"history[{slot}].count must be >= 1, got {counts[slot]}")
+            raise InvalidRequest(f"history[{slot}].count must be >= 1, got {counts[slot]}")
         seen.add(int(items[slot]))
     raise AssertionError("unreachable: a check failed but no slot did")  # pragma: no cover
 
 
-def request_context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int,
-                    error: type[Exception] = ValueError) -> np.ndarray:
-    """``context_features`` of a request as sent (time 0 = now); raises ``error`` for a request time outside
+def request_context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:
+    """``context_features`` of a request as sent (time 0 = now); raises ``InvalidRequest`` for a request time outside
     0..MAX_UNIX_TIME_S or a bad days_since_last_basket."""
     if not 0 <= unix_time_s <= MAX_UNIX_TIME_S:
-        raise error(f"context.unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {unix_time_s}")
+        raise InvalidRequest(f"context.unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {unix_time_s}")
     if not (math.isfinite(days_since_last_basket) and days_since_last_basket >= 0):
-        raise error(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
+        raise InvalidRequest(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
     when = datetime.fromtimestamp(unix_time_s, timezone.utc) if unix_time_s > 0 else datetime.now(timezone.utc)
     return context_features(when, days_since_last_basket, previous_baskets, distinct_items)

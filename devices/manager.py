@@ -1,6 +1,7 @@
 """The fleet manager: a registry built from retained device state, telemetry aggregated and checked
 for losses (sequence numbers), desired config per device (retained: the device shadow), and staged
-model rollouts with automatic halt and rollback, led by one manager at a time (``devices/lease.py``).
+model rollouts with automatic halt and rollback, led by one manager at a time (``devices/lease.py``), and the
+freshness push (the newest prior, retained) with each device's prior age and a warning for stale ones.
 
 Several managers of one ``group`` share the telemetry ingest (``devices/ingest.py``): each counts its share
 into checkpoints that every member (and any observer) applies, so each holds the fleet-wide totals."""
@@ -10,14 +11,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from core.prior import DAY_S
 from devices import topics
+from devices.freshness import PRIOR_TOPIC
 from devices.ingest import CheckpointWriter, SessionTakeover, drain
 from devices.lease import LeaseHeld, RolloutLease
 from devices.mqtt import BrokerAddress, MqttConnection
@@ -25,6 +28,8 @@ from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 
 log = logging.getLogger("splitrank.fleet")
+LAG_WINDOW = 100_000
+"""Telemetry messages whose ingest lag the percentiles cover (the most recent ones): memory stays bounded."""
 
 
 @dataclass
@@ -36,7 +41,6 @@ class DeviceRecord:
     duplicates: int = 0
     counted_twice: int = 0
     totals: Counter[str] = field(default_factory=Counter)
-    dropped_by_device: int = 0
     malformed_at_device: int = 0
     """Messages to the device that it could not parse, as it last reported."""
 
@@ -65,7 +69,8 @@ class FleetManager:
     manager receives and counts all telemetry itself.
     """
 
-    def __init__(self, broker: BrokerAddress, *, client_id: str = "splitrank-manager", group: str | None = None, ingest: bool = True) -> None:
+    def __init__(self, broker: BrokerAddress, *, client_id: str = "splitrank-manager", group: str | None = None, ingest: bool = True,
+                 stale_after_days: float = 2.0) -> None:
         self.manager_id = topics.check_device_id(client_id)
         self.group = topics.check_device_id(group) if group else None
         self.ingest = ingest
@@ -76,11 +81,16 @@ class FleetManager:
         self.connection.client.on_message = self._on_message
         self.devices: dict[str, DeviceRecord] = {}
         self.acks: dict[str, dict[str, fleet_pb2.Ack]] = {}
-        self.lags_s: list[float] = []
+        self.lags_s: deque[float] = deque(maxlen=LAG_WINDOW)
+        """Ingest lag (receive time - send time) of the last ``LAG_WINDOW`` telemetry messages."""
         self.received = 0
         self._lock = threading.Condition()
         self._revision = int(time.time() * 1000)
-        self.on_telemetry: Callable[[fleet_pb2.Telemetry], None] = lambda message: None
+        self.stale_after_days = stale_after_days
+        """A device whose prior is more days behind the fleet's newest than this is stale (warned about, flagged in status)."""
+        self.newest_prior: fleet_pb2.PriorUpdate | None = None
+        """The newest prior pushed to the fleet (from the retained push; its signature is the devices' to check)."""
+        self._warned_stale: set[str] = set()
         self.lease = RolloutLease(self.connection, self.manager_id)
         self._writer = CheckpointWriter(self.connection, self.manager_id) if member else None
         self._claimed: set[tuple[str, int]] = set()
@@ -111,7 +121,7 @@ class FleetManager:
                                          online=online).SerializeToString()
 
     def _subscribe(self) -> None:
-        wanted = [topics.all_devices("state"), topics.all_devices("ack"), topics.ROLLOUT_LEASE]
+        wanted = [topics.all_devices("state"), topics.all_devices("ack"), topics.ROLLOUT_LEASE, PRIOR_TOPIC]
         if self.group is None:
             wanted.append(topics.all_devices("telemetry"))
         else:
@@ -130,6 +140,8 @@ class FleetManager:
         try:
             if message.topic == topics.ROLLOUT_LEASE:
                 self.lease.on_message(message.payload)
+            elif message.topic == PRIOR_TOPIC:
+                self._note_prior(message.payload)
             elif (of_manager := topics.parse_manager(message.topic)) is not None:
                 self._on_manager_message(*of_manager, message.payload)
             elif parsed is not None and message.payload:
@@ -140,7 +152,12 @@ class FleetManager:
     def _on_device_message(self, device_id: str, kind: str, payload: bytes) -> None:
         try:
             if kind == "state":
-                self._record(device_id).state = fleet_pb2.DeviceState.FromString(payload)
+                record, state = self._record(device_id), fleet_pb2.DeviceState.FromString(payload)
+                if record.state is not None and not state.online and not state.prior_day_unix_s:
+                    # a last will, written at connect time, knows nothing of the prior: keep what the device said last
+                    state.prior_version, state.prior_day_unix_s = record.state.prior_version, record.state.prior_day_unix_s
+                record.state = state
+                self._warn_if_stale(device_id)
             elif kind == "telemetry":
                 self._ingest(device_id, fleet_pb2.Telemetry.FromString(payload))
             elif kind == "ack":
@@ -231,7 +248,6 @@ class FleetManager:
                 record.duplicates += 1
                 return
         self._count(device_id, message, time.time() - message.sent_at_s if message.sent_at_s else None)
-        self.on_telemetry(message)
 
     def _count(self, device_id: str, message: fleet_pb2.Telemetry, lag_s: float | None) -> None:
         """Add one message to the totals (a message counted before is a duplicate count, kept apart)."""
@@ -245,11 +261,53 @@ class FleetManager:
             self.received += 1
             if lag_s is not None:
                 self.lags_s.append(lag_s)
-            record.dropped_by_device = max(record.dropped_by_device, message.dropped_before)
             record.malformed_at_device = max(record.malformed_at_device, message.malformed_received)
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
             record.totals["energy_joules"] += message.energy_joules
+            record.totals["prior_refused"] += message.prior_refused
+
+    def _note_prior(self, payload: bytes) -> None:
+        try:
+            update = fleet_pb2.PriorUpdate.FromString(fleet_pb2.PriorPush.FromString(payload).update)
+        except Exception:  # noqa: BLE001 - a malformed retained push must not stop the manager; devices refuse it themselves
+            return
+        with self._lock:
+            if self.newest_prior is None or update.version > self.newest_prior.version:
+                self.newest_prior = update
+            self._lock.notify_all()
+        for device_id in list(self.devices):
+            self._warn_if_stale(device_id)
+
+    def prior_age_days(self, state: fleet_pb2.DeviceState | None) -> float | None:
+        """Days a device's prior is behind the fleet's newest (None before any push is known or any state)."""
+        if state is None or self.newest_prior is None:
+            return None
+        return max(self.newest_prior.day_unix_s - state.prior_day_unix_s, 0) / DAY_S
+
+    def _warn_if_stale(self, device_id: str) -> None:
+        age = self.prior_age_days(self.devices[device_id].state)
+        if age is not None and age > self.stale_after_days:
+            if device_id not in self._warned_stale:
+                self._warned_stale.add(device_id)
+                log.warning("device %s is stale: its popularity prior is %.0f days behind the fleet's newest", device_id, age)
+        else:
+            self._warned_stale.discard(device_id)
+
+    def publish_prior(self, push: fleet_pb2.PriorPush) -> None:
+        """The freshness push to every device (retained, QoS 1: a device that connects later gets the newest)."""
+        self.connection.client.publish(PRIOR_TOPIC, push.SerializeToString(), qos=1, retain=True).wait_for_publish(10)
+
+    def wait_for_prior(self, version: int, timeout_s: float) -> bool:
+        """Wait until the broker echoed a push of at least ``version`` back (the manager reads its own retained topic)."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self.newest_prior is None or self.newest_prior.version < version:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._lock.wait(left)
+            return True
 
     # --- views --------------------------------------------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
@@ -258,13 +316,17 @@ class FleetManager:
         with self._lock:
             for device_id, record in sorted(self.devices.items()):
                 state = record.state
+                age = self.prior_age_days(state)
                 rows.append({"device_id": device_id, "online": bool(state and state.online), "model_version": state.model_version if state else "",
                              "policy": state.policy if state else "", "profile": state.profile if state else "",
-                             "config_revision": state.config_revision if state else 0, "telemetry": len(record.seqs), "missing": record.missing})
+                             "config_revision": state.config_revision if state else 0, "telemetry": len(record.seqs), "missing": record.missing,
+                             "prior_version": state.prior_version if state else 0, "prior_age_days": age,
+                             "stale": age is not None and age > self.stale_after_days,
+                             "prior_refused_reason": state.prior_refused_reason if state else ""})
         return rows
 
     def telemetry_summary(self) -> dict[str, Any]:
-        """Fleet totals, losses and ingest lag."""
+        """Fleet totals, losses and the ingest lag of the last ``LAG_WINDOW`` messages."""
         with self._lock:
             totals: Counter[str] = Counter()
             for record in self.devices.values():

@@ -2,6 +2,7 @@
 
 Devices publish ``state`` (retained, with a last will), ``telemetry`` (QoS 1) and ``ack``; the manager
 publishes ``config`` and ``models`` (retained: the desired state a reconnecting device catches up on).
+One topic is for every device: ``splitrank/v1/fleet/prior``, the freshness push (``devices/freshness.py``).
 
 Managers side by side use ``splitrank/v1/managers/{manager_id}/{presence|ingest|drain}`` and the retained
 rollout lease ``splitrank/v1/fleet/rollout-lease``; a group shares telemetry through the MQTT 5 shared

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import grpc
 
+from core.errors import InvalidRequest
 from core.routes import ROUTE_NAMES, ROUTES
-from edge.model import InvalidInput
 from edge.ranking import Answer, EdgeModelFailed, RankingEngine, RankQuery
 from protos.v1 import agent_pb2, agent_pb2_grpc
 
@@ -23,7 +23,7 @@ class EdgeAgentService(RankingEngine, agent_pb2_grpc.EdgeAgentServicer):
         started = time.perf_counter()
         try:
             prepared = self.prepare(self._query(request, context.time_remaining()), started)
-        except InvalidInput as err:
+        except InvalidRequest as err:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except EdgeModelFailed as err:
             await context.abort(grpc.StatusCode.INTERNAL, str(err))
@@ -33,7 +33,7 @@ class EdgeAgentService(RankingEngine, agent_pb2_grpc.EdgeAgentServicer):
     def _query(self, request: agent_pb2.RankRequest, remaining_s: float | None) -> RankQuery:
         if request.route and request.route not in ROUTE_NAMES:
             self.stats.invalid += 1
-            raise InvalidInput(f"unknown route {request.route}")
+            raise InvalidRequest(f"unknown route {request.route}")
         which = request.WhichOneof("user")
         items: Sequence[str] = ()
         ages: Sequence[float] = ()

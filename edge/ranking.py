@@ -20,11 +20,14 @@ import numpy as np
 
 from core.codec import INT8
 from core.edge_step import EdgeResult
+from core.errors import InvalidRequest
+from core.prior import Prior
 from edge.cloud_request import full_request, split_request
 from edge.deadline import DeadlineMargin
 from edge.history_store import HistoryStore
 from edge.link import CloudCallFailed, CloudLink
-from edge.model import EdgeModel, InvalidInput
+from edge.model import EdgeModel
+from edge.prior import PriorState
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
 from edge.router import Decision, Router, RouteSignals
@@ -67,7 +70,7 @@ class AgentOptions:
     default_k: int = 10
     default_deadline_ms: float = 250.0
     max_deadline_ms: float = 60_000.0
-    encoding: int = INT8
+    encoding: cloud_pb2.EmbeddingEncoding = INT8
     split_candidates: int = 0
     """Candidates the split call carries (the edge's best first); 0 = all of them. Fewer means fewer bytes
     and less NDCG@10 (measured on Online Retail: 48 -1.2%, 32 -1.9% against 64)."""
@@ -119,6 +122,7 @@ class Prepared:
 
     query: RankQuery
     model: EdgeModel
+    prior: Prior
     result: EdgeResult
     items: np.ndarray
     age: np.ndarray
@@ -142,6 +146,8 @@ class RankingEngine:
         self.links = links
         self.histories = histories
         self.options = options
+        self.prior = PriorState(model.shipped_prior)
+        """The popularity prior fed to the model: the fleet's freshness push replaces it live."""
         self.stats = AgentStats()
         self.retry_budget = RetryBudget()
         self.margin = DeadlineMargin()
@@ -149,32 +155,34 @@ class RankingEngine:
 
     def swap_model(self, model: EdgeModel) -> None:
         """Serve a new model version from the next request on (the fleet's atomic swap)."""
+        self.prior.rebase(model.shipped_prior, same_catalogue=model.codes == self.model.codes)
         self.model = model
         if model.gain_model is not None:
             self.router.gain_model = model.gain_model
 
     def prepare(self, query: RankQuery, started: float) -> Prepared:
-        """Validate, edge step, route. Raises InvalidInput (bad request) or EdgeModelFailed (broken model)."""
+        """Validate, edge step, route. Raises InvalidRequest (bad request) or EdgeModelFailed (broken model)."""
         model, opts = self.model, self.options
+        prior = self.prior.for_model(model.shipped_prior)
         budget_s = min(opts.default_deadline_ms / 1000 if query.deadline_s is None else query.deadline_s, opts.max_deadline_ms / 1000)
         try:
             k, items, age, count, context, distinct = self._inputs(query, model)
             ctx = model.context(*context, distinct_items=distinct)
-        except InvalidInput:
+        except InvalidRequest:
             self.stats.invalid += 1
             raise
         edge_started = time.perf_counter()
         try:
-            result = model.run(items, age, count, ctx)
+            result = model.run(items, age, count, ctx, prior)
             if result.candidate_ids.min() < 1 or result.candidate_ids.max() > model.catalogue_size:
                 raise IndexError(f"candidate ids outside the catalogue 1..{model.catalogue_size}")
         except (RuntimeError, ValueError, IndexError) as err:
             self.stats.errors += 1
             raise EdgeModelFailed(f"edge model {model.version} failed: {type(err).__name__}: {err}") from err
         router_started = time.perf_counter()
-        model_age = max((context[0] or time.time()) - model.release_unix_s, 0) / 86400
-        # the model's prior is the one baked in at its release until the fleet pushes fresher ones (issue 11, part 1)
-        signals = RouteSignals(result, items, ctx, prior_age_days=model_age, model_age_days=model_age, value=query.value)
+        now_s = context[0] or time.time()
+        signals = RouteSignals(result, items, ctx, prior_age_days=prior.age_days(now_s), model_age_days=max(now_s - model.release_unix_s, 0) / 86400,
+                               value=query.value)
         deadline_at = started + budget_s
         decision = self.router.decide(signals, query.route, deadline_at - router_started - self.margin.seconds(), self.links)
         done = time.perf_counter()
@@ -182,23 +190,23 @@ class RankingEngine:
         local = Answer(result.candidate_ids[:local_k], result.candidate_scores[:local_k], "local", model.version,
                        degraded=decision.degraded, degraded_reason=decision.reason if decision.degraded else "",
                        edge_us=(router_started - edge_started) * 1e6, router_us=(done - router_started) * 1e6)
-        return Prepared(query, model, result, items, age, count, context, k, decision, local, started, deadline_at)
+        return Prepared(query, model, prior, result, items, age, count, context, k, decision, local, started, deadline_at)
 
     def _inputs(self, query: RankQuery, model: EdgeModel) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[int, float, int], int]:
         """k, the padded history arrays, the context values and the count of distinct items in the history."""
         k = query.k or self.options.default_k
         if k > model.catalogue_size:
-            raise InvalidInput(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
+            raise InvalidRequest(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
         unix_time_s = int(query.unix_time_s)
         if unix_time_s < 0:
-            raise InvalidInput(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
+            raise InvalidRequest(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
         if query.user_id is not None:
             state = self.histories.state(query.user_id, unix_time_s or time.time())
             items, age, count = model.encode_history(state.history)
             days = query.days_since_last_basket or state.days_since_last_basket
             return k, items, age, count, (unix_time_s, days, query.previous_baskets or state.previous_baskets), len(state.history)
         if not len(query.item_ids) == len(query.age_days) == len(query.counts):
-            raise InvalidInput(f"history: {len(query.item_ids)} item ids, {len(query.age_days)} ages and {len(query.counts)} counts; one each per item")
+            raise InvalidRequest(f"history: {len(query.item_ids)} item ids, {len(query.age_days)} ages and {len(query.counts)} counts; one each per item")
         items, age, count = model.encode_columns(query.item_ids, query.age_days, query.counts)
         return k, items, age, count, (unix_time_s, query.days_since_last_basket, query.previous_baskets), len(query.item_ids)
 
@@ -274,7 +282,7 @@ class RankingEngine:
         if prepared.decision.route == "split":
             u = privatize(prepared.result.user_embedding, opts.privacy, self._rng)
             return split_request(prepared.result, k=prepared.k, model_version=model.version, unix_time_s=unix_time_s, device_id=opts.device_id,
-                                 encoding=opts.encoding, candidates=opts.split_candidates, user_embedding=u)
+                                 encoding=opts.encoding, candidates=opts.split_candidates, user_embedding=u, prior=prepared.prior)
         message = full_request(prepared.items, prepared.age, prepared.count, k=prepared.k, model_version=model.version, unix_time_s=unix_time_s,
                                days_since_last_basket=days, previous_baskets=baskets, device_id=opts.device_id)
         self.stats.raw_history_bytes_sent += sum(h.ByteSize() for h in message.history)

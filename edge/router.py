@@ -92,7 +92,8 @@ class RouteSignals:
     def features(self) -> np.ndarray:
         """The gain model's features of this request (``core.gain_model.ROUTER_FEATURES``)."""
         result = self.result
-        return router_features(result.candidate_ids, result.candidate_scores, self.hist_items, self.context, self.prior_age_days)[0]
+        features: np.ndarray = router_features(result.candidate_ids, result.candidate_scores, self.hist_items, self.context, self.prior_age_days)[0]
+        return features
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import click
 from cloud.serving.settings import ServeSettings
 from cloud.training.settings import TrainSettings
 from core.bundle import DEFAULT_REPOSITORY, BundleError, load_manifest, resolve_bundle
+from core.logs import configure_logging
 from core.settings import SettingsError
 from edge.settings import AgentSettings
 from splitrank import __version__
@@ -101,11 +102,10 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from cloud.serving.server import serve
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         if settings.engine == "ray":
             _require_ray()
@@ -134,11 +134,10 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from splitrank.device_agent import serve_device_agent
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         asyncio.run(serve_device_agent(settings))
     except (BundleError, ValueError, OSError, RuntimeError) as err:
@@ -156,7 +155,8 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
-@click.option("--policies", default="local,split,cloud,routed", show_default=True)
+@click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
+              help="local: the release day's prior; the others get the daily prior push as the replay crosses each day.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("demo-report"), show_default=True)
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
@@ -164,7 +164,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
          routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
-    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots)."""
+    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
+    policy and per agent. The fleet manager pushes each day's popularity prior as the replay crosses that
+    day; the first agent is offline (misses the pushes) for three weeks of it."""
     from cloud.data.errors import DataError
     from splitrank._progress import StageProgress
     from splitrank.demo.run import DemoSettings, run_demo
@@ -185,9 +187,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import table
+    from splitrank.demo.report import agent_table, table
 
-    click.echo("\n".join(table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")
@@ -373,9 +375,14 @@ def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
 @click.option("--bytes-up", type=float, default=200.0, show_default=True)
 @click.option("--bytes-down", type=float, default=80.0, show_default=True)
 @click.option("--edge-compute-us", type=float, default=100.0, show_default=True)
-def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float) -> None:
-    """Explain the cost model with the numbers it uses, on one example request."""
-    from core.costs import DEFAULT_PRICES, Prices, explain
+@click.option("--push-bytes", type=float, default=2500.0, show_default=True, help="One freshness push (see `report freshness`).")
+@click.option("--push-compute-s", type=float, default=0.2, show_default=True, help="Cloud CPU seconds to compute and sign one push.")
+@click.option("--devices", type=int, default=10_000, show_default=True, help="Devices one push reaches.")
+@click.option("--requests-per-push", type=float, default=20.0, show_default=True, help="Requests a device answers between pushes.")
+def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float, push_bytes: float,
+                push_compute_s: float, devices: int, requests_per_push: float) -> None:
+    """Explain the cost model with the numbers it uses, on one example request, and the freshness push amortized per request."""
+    from core.costs import DEFAULT_PRICES, Prices, explain, push_cost_per_request
 
     try:
         loaded = Prices.load(prices)
@@ -388,6 +395,11 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
     example = {"cloud_compute_s": cloud_compute_ms / 1000, "bytes_up": bytes_up, "bytes_down": bytes_down, "edge_compute_s": edge_compute_us / 1e6}
     for line in explain(loaded, example):
         click.echo(f"  {line}")
+    push = push_cost_per_request(loaded, push_bytes=push_bytes, compute_s=push_compute_s, devices=devices, requests_per_device=requests_per_push)
+    click.echo(f"the freshness push ({push_bytes:.0f} B to each of {devices} devices, {push_compute_s} s of one core, "
+               f"{requests_per_push:g} requests per device between pushes), per request:")
+    click.echo(f"  {push.usd * 1e6:.6f} USD per million requests (egress {push.egress_usd * 1e6:.6f}, compute "
+               f"{(push.hardware_usd + push.operations_usd) * 1e6:.6f}); device radio {push.device_joules * 1000:.4f} mJ per request")
 
 
 @report.command("router")
@@ -421,6 +433,23 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
         for days, row in result["by_prior_age"].items():
             click.echo(f"{days + ' days':>12} {row['local_ndcg']:>8.4f} {row['split_ndcg']:>8.4f} {row['learned_gain_share_at_30']:>11.2f} "
                        f"{row['learned_cloud_share_at_release_price']:>26.2f}")
+
+
+@report.command("freshness")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
+    """Edge NDCG@10 fed the release day's, a weekly and a daily pushed prior, against split and cloud, on the real
+    test split; the push's bytes (full and delta), compute and cost per request."""
+    from cloud.data.errors import DataError
+    from splitrank.reports.freshness import freshness_report
+
+    try:
+        result = freshness_report(resolve_bundle(repository), data)
+    except (BundleError, DataError) as err:
+        _fail(str(err))
+    emit(result, fmt)
 
 
 @main.group()

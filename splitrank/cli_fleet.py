@@ -70,7 +70,7 @@ def _collect(broker: Any, seconds: float, view: Callable[[Any], Any], group: str
 
 @click.group()
 def fleet() -> None:
-    """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts."""
+    """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts, the freshness push."""
 
 
 @fleet.command("keygen")
@@ -91,15 +91,17 @@ def keygen(out: Path) -> None:
 @click.option("--wait", type=float, default=2.0, show_default=True, help="Seconds to collect retained device states.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def status(broker: Any, wait: float, fmt: str) -> None:
-    """Every device the broker knows: online, model version, policy, profile, applied config revision."""
+    """Every device the broker knows: online, model version, policy, profile, applied config revision, and the
+    version and age of its popularity prior (days behind the fleet's newest push; STALE past 2 days)."""
     rows = _collect(broker, wait, lambda manager: manager.status())
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'device':<24} {'online':<7} {'model':<6} {'policy':<10} {'profile':<12} config")
+    click.echo(f"{'device':<24} {'online':<7} {'model':<6} {'policy':<10} {'profile':<12} {'config':<14} {'prior':<6} prior age")
     for row in rows:
+        age = "-" if row["prior_age_days"] is None else f"{row['prior_age_days']:.0f} d" + (" STALE" if row["stale"] else "")
         click.echo(f"{row['device_id']:<24} {'yes' if row['online'] else 'no':<7} {row['model_version']:<6} {row['policy']:<10} "
-                   f"{row['profile']:<12} {row['config_revision']}")
+                   f"{row['profile']:<12} {row['config_revision']:<14} {row['prior_version']:<6} {age}")
 
 
 @fleet.command("config")
@@ -209,6 +211,38 @@ def rollout(broker: Any, bundle: Path, key: Path, device_list: str | None,
         click.echo(f"release {result.release_id}: {'HALTED - ' + result.reason if result.halted else 'completed'}")
         for device_id, outcome in sorted(result.outcomes.items()):
             click.echo(f"  {device_id:<24} {outcome}")
+
+
+@fleet.command("push-prior")
+@_broker_options
+@click.option("--key", type=click.Path(path_type=Path, exists=True), required=True, help="release.key: pushes are signed like releases.")
+@click.option("--repository", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
+              help="The bundle whose catalogue the prior indexes (newest valid one in a repository).")
+@click.option("--data", help="The interaction log: Online Retail file or folder [env SPLITRANK_DATA].")
+@click.option("--every-hours", type=float, default=24.0, show_default=True, help="Push interval.")
+@click.option("--day", "first_day", type=click.DateTime(["%Y-%m-%d"]), help="Push this day's prior, then the next day's at each interval "
+              "(replaying a past log) [default: today's, UTC].")
+@click.option("--count", type=int, default=0, show_default=True, help="Stop after this many pushes (0 = run until stopped).")
+@click.option("--full-every", type=int, default=7, show_default=True, help="A full prior at least every N pushes (else deltas when smaller).")
+def push_prior(broker: Any, key: Path, repository: Path, data: str | None, every_hours: float, first_day: Any, count: int,
+               full_every: int) -> None:
+    """Compute the trailing-window popularity prior (the 28 days before the day) from the interaction log on a
+    schedule and push it to every device: signed, versioned, retained on splitrank/v1/fleet/prior."""
+    from cloud.data.cleaning import clean_interactions
+    from cloud.data.loader import load_online_retail
+    from core.bundle import resolve_bundle
+    from devices.release import load_private_key
+    from splitrank.freshness import PriorSchedule, push_priors
+
+    bundle = resolve_bundle(repository)
+    codes = json.loads((bundle / "catalogue.json").read_text())["codes"]
+    manager = _manager(broker)
+    schedule = PriorSchedule(every_s=every_hours * 3600, first_day=first_day.date() if first_day else None, count=count)
+    try:
+        push_priors(manager, load_private_key(key), codes, lambda: clean_interactions(load_online_retail(data))[0], schedule,
+                    full_every=full_every, say=click.echo)
+    finally:
+        manager.stop()
 
 
 @click.command("broker")

@@ -24,12 +24,16 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
+import grpc
+
+from core.errors import InvalidRequest
 from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
-from edge.model import DEFAULT_VARIANT, EdgeModel, InvalidInput
+from edge.model import DEFAULT_VARIANT, EdgeModel
 from edge.ranking import DEADLINE, AgentOptions, Answer, EdgeModelFailed, RankingEngine, RankQuery
 from edge.router import Router, RouterConfig
-from splitrank.client import HistoryLike, InvalidRequestError, Ranking, SplitrankError, check_arguments, history_columns
+from splitrank.client import HistoryLike, Ranking, Route, Timings, check_arguments, history_columns, route_of
+from splitrank.errors import InvalidRequestError, SplitrankError
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -65,19 +69,20 @@ class EdgeRanker:
         return self._engine
 
     def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
-             k: int = 10, deadline_s: float | None = None, route: str | None = None, value: float | None = None) -> Ranking:
+             k: int = 10, deadline_s: float | None = None, route: Route | str | None = None, value: float | None = None) -> Ranking:
         """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud; ``value``
         (e.g. the basket value the app expects) lets the router weigh this request against others."""
         started = time.perf_counter()
-        check_arguments(history, user_id, k, route, value)
-        query = self._query(history, user_id, context or {}, k, route, value, deadline_s or self.default_deadline_s)
+        check_arguments(history, user_id, k, value)
+        forced = route_of(route).value if route is not None else None
+        query = self._query(history, user_id, context or {}, k, forced, value, deadline_s or self.default_deadline_s)
         try:
             with self._lock:
                 prepared = self._engine.prepare(query, started)
-        except InvalidInput as err:
-            raise InvalidRequestError(str(err), "INVALID_ARGUMENT") from None
+        except InvalidRequest as err:
+            raise InvalidRequestError(str(err), grpc.StatusCode.INVALID_ARGUMENT) from None
         except EdgeModelFailed as err:
-            raise SplitrankError(str(err), "INTERNAL") from None
+            raise SplitrankError(str(err), grpc.StatusCode.INTERNAL) from None
         if prepared.decision.route == "local":
             return _ranking(self._engine.answer_locally(prepared))
         future = asyncio.run_coroutine_threadsafe(self._engine.finish(prepared), self._cloud_loop())
@@ -137,6 +142,6 @@ class EdgeRanker:
 
 
 def _ranking(answer: Answer) -> Ranking:
-    return Ranking(answer.item_codes, answer.scores.tolist(), answer.route, answer.degraded, answer.degraded_reason,
-                   {"edge_us": round(answer.edge_us), "router_us": round(answer.router_us), "cloud_us": round(answer.cloud_us),
-                    "total_us": round(answer.total_us)}, answer.model_version, answer.cloud_endpoint)
+    return Ranking(answer.item_codes, answer.scores.tolist(), Route(answer.route), answer.degraded, answer.degraded_reason,
+                   Timings(round(answer.edge_us), round(answer.router_us), round(answer.cloud_us), round(answer.total_us)),
+                   answer.model_version, answer.cloud_endpoint)

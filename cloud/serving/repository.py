@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.bundle import BundleError, load_manifest, versions
 
 log = logging.getLogger("splitrank.cloud")

@@ -26,7 +26,7 @@ class ServeSettings(ProgramSettings):
     max_delay_ms: NonNegativeFloat = Field(2.0, description="How long a partial batch may wait for more requests.")
     max_queue: NonNegativeInt = Field(512, description="Queued requests before RESOURCE_EXHAUSTED.")
     max_queue_wait_ms: NonNegativeFloat = Field(50.0, description="A request whose estimated queue wait exceeds this is shed at once (RESOURCE_EXHAUSTED).")
-    min_budget_ms: NonNegativeFloat = Field(1.0, description="Calls with less deadline left than this are refused at once.")
+    min_time_left_ms: NonNegativeFloat = Field(1.0, description="Calls with less deadline left than this are refused at once.")
     max_request_bytes: PositiveInt = Field(64 * 1024, description="Largest request the service accepts.")
     max_message_bytes: PositiveInt = Field(4 * 1024 * 1024, description="gRPC's send and receive message limit.")
     poll_interval_s: PositiveFloat = Field(5.0, description="Seconds between two looks for a new model version.")

@@ -35,7 +35,7 @@ def test_every_route_in_process(tiny_bundle: Path, cloud: ServerThread) -> None:
     with EdgeRanker(tiny_bundle, policy="local", cloud=f"c0=127.0.0.1:{cloud.running.port}") as ranker:
         local = ranker.rank(_history(tiny_bundle), k=5)
         assert isinstance(local, Ranking) and (local.route, local.degraded, len(local.item_ids)) == ("local", False, 5)
-        assert local.timings["edge_us"] > 0 and local.timings["total_us"] >= local.timings["edge_us"]
+        assert local.timings.edge_us > 0 and local.timings.total_us >= local.timings.edge_us
         as_dicts = ranker.rank([{"item_id": i, "age_days": a, "count": c} for i, a, c in _history(tiny_bundle)], k=5)
         assert as_dicts.item_ids == local.item_ids
         split = ranker.rank(_history(tiny_bundle), k=5, deadline_s=5, route="split", value=3.0)
