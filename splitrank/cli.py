@@ -45,6 +45,10 @@ def main() -> None:
 @click.option("--basket-col", help="Your CSV: the order/basket column (default: one basket per user and timestamp).")
 @click.option("--quantity-col", help="Your CSV: optional quantity column (rows with quantity <= 0 are dropped).")
 @click.option("--price-col", help="Your CSV: optional unit price column (rows with price <= 0 are dropped).")
+@click.option("--rating-col", help="Your CSV: optional explicit rating column (numeric).")
+@click.option("--min-rating", type=float, help="Your CSV: keep only rows rated at least this (needs --rating-col).")
+@click.option("--time-format", type=click.Choice(["auto", "iso", "unix_s", "unix_ms"]), default="auto", show_default=True,
+              help="Your CSV: how --time-col is written; auto detects ISO dates, unix seconds or milliseconds from the values.")
 @click.option("--repository", type=click.Path(path_type=Path), help=f"Model repository to add the bundle to [default: {DEFAULT_REPOSITORY}]")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [train] table of these settings.")
 @click.option("--max-examples", type=int, help="Use at most this many examples per split (quick runs).")
@@ -54,7 +58,8 @@ def main() -> None:
 @click.option("--seed", type=int, help="Random seed (fixed by default, so runs repeat).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Summary as a table or JSON.")
 def train(data: Path | None, user_col: str | None, item_col: str | None, time_col: str | None, basket_col: str | None,
-          quantity_col: str | None, price_col: str | None, repository: Path | None, config: Path | None, max_examples: int | None,
+          quantity_col: str | None, price_col: str | None, rating_col: str | None, min_rating: float | None, time_format: str,
+          repository: Path | None, config: Path | None, max_examples: int | None,
           teacher_epochs: int | None, student_epochs: int | None, reranker_epochs: int | None, seed: int | None, fmt: str) -> None:
     """Train the teacher, student and split reranker on real data and write a versioned model bundle.
 
@@ -67,7 +72,11 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
     if any((user_col, item_col, time_col)):
         if not all((user_col, item_col, time_col)):
             _fail("a CSV of your own needs all of --user-col, --item-col and --time-col")
-        columns = ColumnMap(user_col, item_col, time_col, basket_col, quantity_col, price_col)  # type: ignore[arg-type]
+        try:
+            columns = ColumnMap(user_col, item_col, time_col, basket_col, quantity_col, price_col,  # type: ignore[arg-type]
+                                rating_col, min_rating, time_format)
+        except DataError as err:
+            _fail(str(err))
     try:
         settings = load_settings(TrainSettings, section="train", config=config, flags={
             "data": str(data) if data else None, "repository": repository, "max_examples": max_examples,

@@ -75,11 +75,17 @@ class Examples:
         """The distinct items of example ``index``'s basket."""
         return self.label_items[self.label_ptr[index] : self.label_ptr[index + 1]]
 
-    def label_matrix(self, rows: np.ndarray, n_items: int) -> np.ndarray:
-        """Dense multi-hot labels for ``rows``: float32 [len(rows), n_items]."""
-        out = np.zeros((len(rows), n_items), np.float32)
+    def label_matrix(self, rows: np.ndarray, n_items: int, columns: np.ndarray | None = None) -> np.ndarray:
+        """Multi-hot labels for ``rows``: float32 [len(rows), n_items], or [len(rows), len(columns)] over
+        the items ``columns`` (a sampled softmax's columns; basket items outside them are left out)."""
+        position = np.arange(n_items)
+        if columns is not None:
+            position = np.full(n_items, -1, np.int64)
+            position[columns] = np.arange(len(columns))
+        out = np.zeros((len(rows), n_items if columns is None else len(columns)), np.float32)
         for r, index in enumerate(rows):
-            out[r, self.labels(int(index))] = 1.0
+            at = position[self.labels(int(index))]
+            out[r, at[at >= 0]] = 1.0
         return out
 
     def take(self, rows: np.ndarray) -> Examples:
