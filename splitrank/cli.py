@@ -287,6 +287,29 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
     emit(result, fmt)
 
 
+@bench.command("train")
+@click.option("--sizes", default="500000,1000000,2000000", show_default=True, help="Interactions per synthetic log, comma-separated.")
+@click.option("--items", type=int, default=100_000, show_default=True, help="Catalogue size of the synthetic logs.")
+@click.option("--repeats", type=click.Choice(["both", "with", "without"]), default="both", show_default=True,
+              help="Logs with repeat purchases, without, or one of each per size.")
+@click.option("--edge-items", default="10000,100000,500000", show_default=True, help="Catalogue sizes for the edge step, comma-separated.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str) -> None:
+    """`splitrank train` on synthetic logs of growing size (seconds, peak memory) and the edge step per catalogue size."""
+    from benchmarks.train import run_train_benchmark
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        size_list = [int(x) for x in sizes.split(",")]
+        edge_list = [int(x) for x in edge_items.split(",")]
+    except ValueError:
+        _fail(f"--sizes and --edge-items take comma-separated integers, got {sizes!r} and {edge_items!r}")
+    flags = {"both": (True, False), "with": (True,), "without": (False,)}[repeats]
+    emit(run_train_benchmark(sizes=size_list, items=items, repeats=flags, edge_items=edge_list, progress=say), fmt)
+
+
 @bench.command("cloud")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput and load phase.")

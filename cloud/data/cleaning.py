@@ -33,8 +33,7 @@ MIN_DAYS = 3
 
 def clean_interactions(frame: pd.DataFrame, *, product_codes_only: bool = True,
                        min_rating: float | None = None) -> tuple[pd.DataFrame, CleaningReport]:
-    """Apply the cleaning rules; ``product_codes_only`` is for Online Retail style stock codes. Raises
-    ``DataError`` when what is left cannot be trained on (one user, fewer than ``MIN_DAYS`` days)."""
+    """Apply the cleaning rules; ``product_codes_only`` is for Online Retail style stock codes."""
     rules: list[tuple[str, pd.Series]] = []
     if min_rating is not None:
         rules.append(("below_min_rating", frame["rating"] < min_rating))
@@ -60,11 +59,11 @@ def clean_interactions(frame: pd.DataFrame, *, product_codes_only: bool = True,
     if cleaned.empty:
         raise DataError(f"no rows left after cleaning ({dropped})")
     cleaned = cleaned.sort_values(["time", "basket"], kind="stable").reset_index(drop=True)
-    _check_trainable(cleaned)
     return cleaned, CleaningReport(rows_in=len(frame), rows_out=len(cleaned), dropped=dropped)
 
 
-def _check_trainable(frame: pd.DataFrame) -> None:
+def check_trainable(frame: pd.DataFrame) -> None:
+    """Raise ``DataError`` when a cleaned log cannot be trained on: one user, or fewer than ``MIN_DAYS`` days."""
     users = frame["user"].nunique()
     if users < 2:
         raise DataError(f"the log has one user ({frame['user'].iloc[0]!r}): ranking learns from many users' "

@@ -10,8 +10,10 @@ test baskets include everything the customer bought before them, as a live syste
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -134,30 +136,41 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
     item = frame["item"].map(index).to_numpy(np.int32)
     trend = _trend_table(day, frame["basket"].to_numpy(), item, catalogue.size)
 
-    baskets = (
-        pd.DataFrame({"user": frame["user"].to_numpy(), "basket": frame["basket"].to_numpy(), "time": frame["time"].to_numpy(), "day": day, "item": item})
-        .groupby(["user", "basket"], sort=False)
-        .agg(time=("time", "first"), day=("day", "first"), items=("item", lambda s: np.unique(s.to_numpy())))
-        .reset_index()
-        .sort_values(["user", "time", "basket"], kind="stable")
-    )
-    builders = {name: _ExampleBuilder(history_len) for name in ("train", "validation", "test")}
-    user_codes = {u: i for i, u in enumerate(baskets["user"].unique())}
-    for user, group in baskets.groupby("user", sort=False):
-        state: dict[int, list[float]] = {}
-        last_day: float | None = None
-        for n_baskets, row in enumerate(group.itertuples(index=False)):
-            t = pd.Timestamp(row.time)
-            now = (t - pd.Timestamp(start)).total_seconds() / 86400.0
-            if state:
-                period = "train" if t < split.validation_start else "validation" if t < split.test_start else "test"
-                builders[period].add(state, now, t, last_day, n_baskets, row.day, row.items, user_codes[user])
-            for it in row.items:
-                entry = state.setdefault(int(it), [now, 0.0])
-                entry[0] = now
-                entry[1] += 1.0
-            last_day = now
-    splits = {name: b.build() for name, b in builders.items()}
+    # One row per basket, each customer's baskets in time order; basket items as CSR (ptr, items).
+    rows = pd.DataFrame({"user": frame["user"].to_numpy(), "basket": frame["basket"].to_numpy(), "time": frame["time"].to_numpy(),
+                         "day": day, "item": item}).drop_duplicates(["user", "basket", "item"])
+    rows["bid"] = rows.groupby(["user", "basket"], sort=False).ngroup()
+    baskets = rows.groupby("bid", sort=True).agg(user=("user", "first"), basket=("basket", "first"), time=("time", "min"),
+                                                 day=("day", "first"))
+    rows = rows.sort_values(["bid", "item"], kind="stable")
+    basket_items = rows["item"].to_numpy(np.int32)
+    basket_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows["bid"].to_numpy(), minlength=len(baskets)))])
+    order = baskets.sort_values(["user", "time", "basket"], kind="stable").index.to_numpy()
+    user_codes = pd.factorize(baskets["user"].to_numpy()[order])[0]
+    when = np.asarray(baskets["time"].dt.to_pydatetime())[order]
+    now_days = ((baskets["time"] - pd.Timestamp(start)).dt.total_seconds().to_numpy() / 86400.0)[order]
+    times = baskets["time"].to_numpy()[order]
+    period = np.where(times < np.datetime64(split.validation_start), 0, np.where(times < np.datetime64(split.test_start), 1, 2))
+    basket_day = baskets["day"].to_numpy()[order]
+    builders = [_ExampleBuilder(history_len) for _ in ("train", "validation", "test")]
+    state: OrderedDict[int, list[float]] = OrderedDict()  # item -> [day last had, baskets], least recent first
+    previous_user, last_day, n_baskets = -1, 0.0, 0
+    for i, b in enumerate(order):
+        user, now = int(user_codes[i]), float(now_days[i])
+        if user != previous_user:
+            state.clear()
+            previous_user, n_baskets = user, 0
+        items = basket_items[basket_ptr[b] : basket_ptr[b + 1]]
+        if state:
+            builders[period[i]].add(state, now, when[i], now - last_day, n_baskets, int(basket_day[i]), items, user)
+        for it in items.tolist():
+            entry = state.setdefault(it, [now, 0.0])
+            entry[0] = now
+            entry[1] += 1.0
+            state.move_to_end(it)
+        last_day, n_baskets = now, n_baskets + 1
+    builders_by_name = dict(zip(("train", "validation", "test"), builders, strict=True))
+    splits = {name: b.build() for name, b in builders_by_name.items()}
     for name, examples in splits.items():
         if len(examples) == 0:
             raise DataError(
@@ -176,17 +189,17 @@ class _ExampleBuilder:
         self.history_len = history_len
         self.rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, int]] = []
 
-    def add(self, state: dict[int, list[float]], now: float, t: pd.Timestamp, last_day: float | None,
+    def add(self, state: OrderedDict[int, list[float]], now: float, when: datetime, days_since_last: float,
             n_baskets: int, day: int, items: np.ndarray, user: int) -> None:
-        recent = sorted(state.items(), key=lambda kv: -kv[1][0])[: self.history_len]
+        recent = list(islice(reversed(state.items()), self.history_len))  # most recent first
         hist = np.zeros(self.history_len, np.int32)
         age = np.zeros(self.history_len, np.float32)
         count = np.zeros(self.history_len, np.float32)
         hist[: len(recent)] = [k for k, _ in recent]
-        age[: len(recent)] = [now - v[0] for k, v in recent]
-        count[: len(recent)] = [v[1] for k, v in recent]
-        context = context_features(t.to_pydatetime(), now - (last_day if last_day is not None else now), n_baskets, len(state))
-        self.rows.append((hist, age, count, context, day, items.astype(np.int32), user))
+        age[: len(recent)] = [now - v[0] for _, v in recent]
+        count[: len(recent)] = [v[1] for _, v in recent]
+        context = context_features(when, days_since_last, n_baskets, len(state))
+        self.rows.append((hist, age, count, context, day, items, user))
 
     def build(self) -> Examples:
         if not self.rows:

@@ -1,6 +1,6 @@
 """Timestamps as logs hold them: ISO 8601 dates (or other date text), unix seconds or unix milliseconds.
 
-``parse_times`` detects the format from the values (all numeric: seconds or milliseconds by magnitude;
+``parse_times`` detects the format from the values (mostly numbers: seconds or milliseconds by magnitude;
 otherwise dates) or takes it by name, and returns naive UTC datetimes. A value in no known format is a
 ``DataError`` naming its row, the value and the formats tried.
 """
@@ -46,8 +46,8 @@ def parse_times(raw: pd.Series, fmt: str = "auto", *, column: str, source: str) 
 
 
 def _detect(numbers: pd.Series) -> str:
-    """Dates unless every value is a number; then seconds or milliseconds by the median's magnitude."""
-    if numbers.isna().any():
+    """Unix time when most values are numbers (seconds or milliseconds by the median's magnitude), else dates;
+    the values that do not fit are then the ones the error names."""
+    if numbers.notna().mean() < 0.5:
         return "iso"
-    median = float(numbers.median())
-    return "unix_ms" if median >= UNIX_MS_RANGE[0] else "unix_s"
+    return "unix_ms" if float(numbers.median()) >= UNIX_MS_RANGE[0] else "unix_s"

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cloud.data.cleaning import clean_interactions
+from cloud.data.cleaning import check_trainable, clean_interactions
 from cloud.data.examples import Dataset, Examples, SplitDates, build_dataset
 from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
 from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, top_k
@@ -79,6 +79,7 @@ def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
         raw = load_online_retail(settings.data)
         cleaned, report = clean_interactions(raw)
         split = SplitDates.online_retail()
+    check_trainable(cleaned)
     dataset = build_dataset(cleaned, split, history_len=settings.history_len)
     if settings.max_examples:
         dataset = _subsample(dataset, settings.max_examples, settings.seed)
