@@ -13,7 +13,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice
+from itertools import islice, takewhile
 
 import numpy as np
 import pandas as pd
@@ -154,19 +154,27 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
     basket_day = baskets["day"].to_numpy()[order]
     builders = [_ExampleBuilder(history_len) for _ in ("train", "validation", "test")]
     state: OrderedDict[int, list[float]] = OrderedDict()  # item -> [day last had, baskets], least recent first
+    first_seen: dict[int, int] = {}  # item -> order in which the customer first had it
     previous_user, last_day, n_baskets = -1, 0.0, 0
     for i, b in enumerate(order):
         user, now = int(user_codes[i]), float(now_days[i])
         if user != previous_user:
             state.clear()
+            first_seen.clear()
             previous_user, n_baskets = user, 0
         items = basket_items[basket_ptr[b] : basket_ptr[b + 1]]
         if state:
             builders[period[i]].add(state, now, when[i], now - last_day, n_baskets, int(basket_day[i]), items, user)
         for it in items.tolist():
+            first_seen.setdefault(it, len(first_seen))
+        for it in items.tolist():
             entry = state.setdefault(it, [now, 0.0])
             entry[0] = now
             entry[1] += 1.0
+        # Items had at this moment go last, so iterating from the end yields them first and, among them, the
+        # items the customer first had earliest (the history keeps those when a basket spills over history_len).
+        same_time = [it for it, _ in takewhile(lambda kv: kv[1][0] == now, reversed(state.items()))]
+        for it in sorted(set(same_time) | set(items.tolist()), key=first_seen.__getitem__, reverse=True):
             state.move_to_end(it)
         last_day, n_baskets = now, n_baskets + 1
     builders_by_name = dict(zip(("train", "validation", "test"), builders, strict=True))
