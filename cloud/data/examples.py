@@ -173,7 +173,7 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
             entry[1] += 1.0
         # Items had at this moment go last, so iterating from the end yields them first and, among them, the
         # items the customer first had earliest (the history keeps those when a basket spills over history_len).
-        same_time = [it for it, _ in takewhile(lambda kv: kv[1][0] == now, reversed(state.items()))]
+        same_time = [it for it, _ in takewhile(lambda kv, now=now: kv[1][0] == now, reversed(state.items()))]
         for it in sorted(set(same_time) | set(items.tolist()), key=first_seen.__getitem__, reverse=True):
             state.move_to_end(it)
         last_day, n_baskets = now, n_baskets + 1
