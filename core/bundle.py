@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+DEFAULT_REPOSITORY = Path("models")
+"""Where bundles go and are looked for unless told otherwise (relative to the working directory)."""
 FORMAT_VERSION = 1
 
 

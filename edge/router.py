@@ -15,14 +15,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from core.gain_model import GainModel
 from edge.link import CloudLink
 
-POLICIES = ("local", "split", "cloud", "threshold", "learned")
+Policy = Literal["local", "split", "cloud", "threshold", "learned"]
+POLICIES: tuple[str, ...] = get_args(Policy)
 DEADLINE_TOO_SHORT = "deadline too short for the cloud"
 NO_ENDPOINT = "no cloud endpoint configured"
 ROUTING_REASONS = (DEADLINE_TOO_SHORT, NO_ENDPOINT)

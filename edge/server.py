@@ -20,52 +20,13 @@ from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
 from edge.model import EdgeModel
 from edge.privacy import PrivacyConfig, pseudonym
-from edge.router import Router, RouterConfig
+from edge.router import Router
+from edge.settings import AgentSettings, Encoding
 from protos.v1 import agent_pb2, agent_pb2_grpc
 
 log = logging.getLogger("splitrank.agent")
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["EdgeAgent"].full_name
-ENCODINGS = {"int8": INT8, "int4": INT4, "float32": FLOAT32}
-
-
-@dataclass(frozen=True)
-class AgentSettings:
-    """Settings of ``splitrank run-agent`` (TOML table ``[agent]``, env ``SPLITRANK_<NAME>``, flags)."""
-
-    repository: Path = Path("models")
-    variant: str = "full_int8"
-    host: str = "127.0.0.1"
-    port: int = 50061
-    unix_socket: str = ""
-    cloud: str = ""
-    policy: str = "learned"
-    cloud_route: str = "split"
-    target_cloud_fraction: float = 0.3
-    budget_usd_per_hour: float = 0.0
-    default_k: int = 10
-    default_deadline_ms: float = 250.0
-    histories: str = ""
-    device_id: str = ""
-    device_secret: str = ""
-    encoding: str = "int8"
-    split_candidates: int = 0
-    dp_epsilon: float = 0.0
-    dp_clip_norm: float = 2.0
-    threads: int = 1
-    mqtt: str = ""
-    """Fleet broker host:port; empty = not fleet-managed. With it, models live in state_dir and arrive as signed releases."""
-    mqtt_username: str = ""
-    mqtt_password: str = ""
-    mqtt_protocol: str = "5"
-    state_dir: str = "agent-state"
-    release_public_key: str = ""
-    profile: str = ""
-    telemetry_interval_s: float = 10.0
-
-    def router_config(self) -> RouterConfig:
-        """The router part of these settings."""
-        return RouterConfig(policy=self.policy, cloud_route=self.cloud_route, target_cloud_fraction=self.target_cloud_fraction,
-                            budget_usd_per_hour=self.budget_usd_per_hour)
+ENCODINGS: dict[Encoding, int] = {"int8": INT8, "int4": INT4, "float32": FLOAT32}
 
 
 @dataclass
@@ -87,15 +48,11 @@ class RunningAgent:
 async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) -> RunningAgent:
     """Load everything, then listen; raises with the reason when the bundle or a setting is unusable.
     ``bundle`` overrides ``settings.repository`` (a fleet-managed device serves its current model slot)."""
-    if settings.encoding not in ENCODINGS:
-        raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, got {settings.encoding!r}")
     model = EdgeModel(bundle or settings.repository, variant=settings.variant, threads=settings.threads)
     router = Router(settings.router_config(), model.gain_model)
     links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
     device = pseudonym(settings.device_id, secret) if settings.device_id else ""
-    if settings.split_candidates < 0:
-        raise ValueError(f"split_candidates must be >= 0 (0 = all), got {settings.split_candidates}")
     options = AgentOptions(default_k=settings.default_k, default_deadline_ms=settings.default_deadline_ms, device_id=device,
                            split_candidates=settings.split_candidates,
                            encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))

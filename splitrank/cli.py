@@ -11,15 +11,17 @@ from typing import Any
 
 import click
 
-from core.bundle import BundleError, load_manifest, resolve_bundle
-from core.settings import SettingsError, load_settings
+from cloud.serving.settings import ServeSettings
+from cloud.training.settings import TrainSettings
+from core.bundle import DEFAULT_REPOSITORY, BundleError, load_manifest, resolve_bundle
+from core.settings import SettingsError
+from edge.settings import AgentSettings
 from splitrank import __version__
+from splitrank._flags import settings_flags
 from splitrank._output import emit
 from splitrank.cli_fleet import broker, fleet
+from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, import_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the output users want
-
-DEFAULT_REPOSITORY = Path("models")
 FORMAT_CHOICE = click.Choice(["table", "json"])
 
 
@@ -28,66 +30,43 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
+"""Commands that load TensorFlow (imported quietly before they run; the device's commands never load it)."""
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="splitrank")
-def main() -> None:
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), envvar=LOG_LEVEL_ENV,
+              help=f"Log level of every program this command starts; debug also shows TensorFlow's start-up lines [env {LOG_LEVEL_ENV}].")
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
     """splitrank: a TFLite ranker on the device, a GPU reranker in the cloud, a router between them.
 
     Start with `splitrank train` (makes a model bundle from real data), then `splitrank report models`.
     """
+    if log_level:
+        os.environ[LOG_LEVEL_ENV] = log_level  # the programs a command starts (demo, benchmarks) inherit it
+    if ctx.invoked_subcommand in TENSORFLOW_COMMANDS and "--help" not in sys.argv and "-h" not in sys.argv:
+        import_tensorflow()
 
 
 @main.command()
-@click.option("--data", type=click.Path(path_type=Path), help="Online Retail file or folder, or your CSV with --user-col etc. [env SPLITRANK_DATA]")
-@click.option("--user-col", help="Your CSV: the customer column (makes --data a generic interactions CSV).")
-@click.option("--item-col", help="Your CSV: the item column.")
-@click.option("--time-col", help="Your CSV: the timestamp column.")
-@click.option("--basket-col", help="Your CSV: the order/basket column (default: one basket per user and timestamp).")
-@click.option("--quantity-col", help="Your CSV: optional quantity column (rows with quantity <= 0 are dropped).")
-@click.option("--price-col", help="Your CSV: optional unit price column (rows with price <= 0 are dropped).")
-@click.option("--rating-col", help="Your CSV: optional explicit rating column (numeric).")
-@click.option("--min-rating", type=float, help="Your CSV: keep only rows rated at least this (needs --rating-col).")
-@click.option("--time-format", type=click.Choice(["auto", "iso", "unix_s", "unix_ms"]), default="auto", show_default=True,
-              help="Your CSV: how --time-col is written; auto detects ISO dates, unix seconds or milliseconds from the values.")
-@click.option("--repository", type=click.Path(path_type=Path), help=f"Model repository to add the bundle to [default: {DEFAULT_REPOSITORY}]")
+@settings_flags(TrainSettings, "data", "user_col", "item_col", "time_col", "basket_col", "quantity_col", "price_col", "rating_col",
+                "min_rating", "time_format", "repository")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [train] table of these settings.")
-@click.option("--max-examples", type=int, help="Use at most this many examples per split (quick runs).")
-@click.option("--teacher-epochs", type=int, help="Teacher epochs (early stopping on validation NDCG@10).")
-@click.option("--student-epochs", type=int, help="Student epochs.")
-@click.option("--reranker-epochs", type=int, help="Split reranker epochs.")
-@click.option("--seed", type=int, help="Random seed (fixed by default, so runs repeat).")
+@settings_flags(TrainSettings, "max_examples", "teacher_epochs", "student_epochs", "reranker_epochs", "seed")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Summary as a table or JSON.")
-def train(data: Path | None, user_col: str | None, item_col: str | None, time_col: str | None, basket_col: str | None,
-          quantity_col: str | None, price_col: str | None, rating_col: str | None, min_rating: float | None, time_format: str,
-          repository: Path | None, config: Path | None, max_examples: int | None,
-          teacher_epochs: int | None, student_epochs: int | None, reranker_epochs: int | None, seed: int | None, fmt: str) -> None:
+def train(config: Path | None, fmt: str, **flags: Any) -> None:
     """Train the teacher, student and split reranker on real data and write a versioned model bundle.
 
     The bundle is written to a temporary directory and renamed into place only when complete.
     """
-    from cloud.data import ColumnMap, DataError
-    from cloud.training.pipeline import TrainSettings, run_training
-
-    columns = None
-    if any((user_col, item_col, time_col)):
-        if not all((user_col, item_col, time_col)):
-            _fail("a CSV of your own needs all of --user-col, --item-col and --time-col")
-        try:
-            columns = ColumnMap(user_col, item_col, time_col, basket_col, quantity_col, price_col,  # type: ignore[arg-type]
-                                rating_col, min_rating, time_format)
-        except DataError as err:
-            _fail(str(err))
     try:
-        settings = load_settings(TrainSettings, section="train", config=config, flags={
-            "data": str(data) if data else None, "repository": repository, "max_examples": max_examples,
-            "teacher_epochs": teacher_epochs, "student_epochs": student_epochs, "reranker_epochs": reranker_epochs, "seed": seed,
-            "csv_columns": columns})
+        settings = TrainSettings.load(config, flags)
     except SettingsError as err:
         _fail(str(err))
-    if columns is not None:
-        from dataclasses import replace
-
-        settings = replace(settings, csv_columns=columns)
+    from cloud.data import DataError
+    from cloud.training.pipeline import run_training
     from splitrank._progress import StageProgress
 
     try:
@@ -104,78 +83,52 @@ def train(data: Path | None, user_col: str | None, item_col: str | None, time_co
 
 
 @main.command("serve-cloud")
-@click.option("--repository", type=click.Path(path_type=Path), help=f"Model repository [default: {DEFAULT_REPOSITORY}]")
-@click.option("--host", help="Address to listen on [default: 127.0.0.1].")
-@click.option("--port", type=int, help="gRPC port [default: 50051; 0 picks a free one].")
-@click.option("--max-batch-size", type=int, help="Largest batch per model call [default: 64].")
-@click.option("--max-delay-ms", type=float, help="How long a partial batch may wait for more requests [default: 2].")
-@click.option("--max-queue", type=int, help="Queued requests before RESOURCE_EXHAUSTED [default: 512].")
-@click.option("--metrics-port", type=int, help="Prometheus metrics over HTTP on this port [default: off]; worker i uses port + i.")
+@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port")
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes sharing the port (SO_REUSEPORT), one event loop each.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
-def serve_cloud(repository: Path | None, host: str | None, port: int | None, max_batch_size: int | None, max_delay_ms: float | None,
-                max_queue: int | None, metrics_port: int | None, workers: int, config: Path | None, log_level: str) -> None:
+def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any) -> None:
     """Serve the split reranker and the teacher over gRPC (health, reflection, batching, hot reload)."""
+    try:
+        settings = ServeSettings.load(config, flags)
+    except SettingsError as err:
+        _fail(str(err))
     import asyncio
     import logging
 
-    from cloud.serving.server import ServeSettings, serve
+    from cloud.serving.server import serve
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
-        settings = load_settings(ServeSettings, section="serve", config=config, flags={
-            "repository": repository, "host": host, "port": port, "max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms,
-            "max_queue": max_queue, "metrics_port": metrics_port})
         if workers > 1:
             from cloud.serving.workers import serve_workers
 
             sys.exit(serve_workers(settings, workers, log_level))
         asyncio.run(serve(settings))
-    except (SettingsError, BundleError, ValueError, OSError) as err:
+    except (BundleError, ValueError, OSError) as err:
         _fail(str(err))
 
 
 @main.command("run-agent")
-@click.option("--repository", type=click.Path(path_type=Path), help=f"Bundle directory or model repository [default: {DEFAULT_REPOSITORY}]")
-@click.option("--port", type=int, help="TCP port on --host [default: 50061; 0 picks a free one].")
-@click.option("--host", help="Address to listen on [default: 127.0.0.1: apps on this device only].")
-@click.option("--unix-socket", help="Also listen on this Unix socket path.")
-@click.option("--cloud", help="Cloud endpoints: name=host:port[@usd_per_call][;...] [default: none, local only].")
-@click.option("--policy", type=click.Choice(["local", "split", "cloud", "threshold", "learned"]), help="Router policy [default: learned].")
-@click.option("--target-cloud-fraction", type=float, help="Share of requests threshold/learned send to the cloud [default: 0.3].")
-@click.option("--budget-usd-per-hour", type=float, help="Cap cloud calls at what this pays for [default: 0 = no cap].")
-@click.option("--histories", help="JSON file of customer histories for requests by user_id.")
-@click.option("--encoding", type=click.Choice(["int8", "int4", "float32"]), help="User embedding on the split route [default: int8].")
-@click.option("--split-candidates", type=int, help="Candidates a split call carries, best first [default: 0 = all 64]; fewer = fewer bytes, lower NDCG.")
-@click.option("--dp-epsilon", type=float, help="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP [default: 0 = off].")
-@click.option("--device-id", help="This device's id (sent pseudonymized; its MQTT user name in a fleet).")
-@click.option("--mqtt", help="Fleet broker host:port: report state and telemetry, take config and signed model releases.")
-@click.option("--state-dir", help="Where a fleet-managed agent keeps models and its telemetry outbox [default: agent-state].")
-@click.option("--release-public-key", help="release.pub: the key model releases must be signed with.")
+@settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "policy", "target_cloud_fraction", "budget_usd_per_hour",
+                "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "state_dir", "release_public_key")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
-def run_agent(repository: Path | None, port: int | None, host: str | None, unix_socket: str | None, cloud: str | None, policy: str | None,
-              target_cloud_fraction: float | None, budget_usd_per_hour: float | None, histories: str | None, encoding: str | None,
-              split_candidates: int | None,
-              dp_epsilon: float | None, device_id: str | None, mqtt: str | None, state_dir: str | None, release_public_key: str | None,
-              config: Path | None, log_level: str) -> None:
+def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
     """Run the on-device agent: TFLite edge ranking for local apps, with a router to the cloud reranker."""
+    try:
+        settings = AgentSettings.load(config, flags)
+    except SettingsError as err:
+        _fail(str(err))
     import asyncio
     import logging
 
-    from edge.server import AgentSettings
     from splitrank.device_agent import serve_device_agent
 
     logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
     try:
-        settings = load_settings(AgentSettings, section="agent", config=config, flags={
-            "repository": repository, "port": port, "host": host, "unix_socket": unix_socket, "cloud": cloud, "policy": policy,
-            "target_cloud_fraction": target_cloud_fraction, "budget_usd_per_hour": budget_usd_per_hour, "histories": histories,
-            "encoding": encoding, "split_candidates": split_candidates, "dp_epsilon": dp_epsilon, "device_id": device_id, "mqtt": mqtt, "state_dir": state_dir,
-            "release_public_key": release_public_key})
         asyncio.run(serve_device_agent(settings))
-    except (SettingsError, BundleError, ValueError, OSError, RuntimeError) as err:
+    except (BundleError, ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
 
 
@@ -434,7 +387,7 @@ def data() -> None:
 def data_info(path: Path | None) -> None:
     """Cleaning report and split sizes of the Online Retail data."""
     from cloud.data import DataError
-    from cloud.training.pipeline import TrainSettings, load_dataset
+    from cloud.training.pipeline import load_dataset
 
     try:
         _, info = load_dataset(TrainSettings(data=str(path) if path else None))

@@ -106,3 +106,10 @@ def test_train_on_a_bad_own_log_names_the_problem_and_writes_nothing(tmp_path: P
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert not (tmp_path / "repo").exists()
+
+
+def test_tensorflow_commands_print_no_tensorflow_start_up_lines_unless_debug() -> None:
+    quiet = _run("report", "cost")
+    assert quiet.returncode == 0 and "gpu_usd_per_hour" in quiet.stdout
+    for noise in ("oneDNN", "cudart_stub", "absl::InitializeLog", "cpu_feature_guard"):
+        assert noise not in quiet.stderr, quiet.stderr

@@ -100,7 +100,7 @@ def load_online_retail(path: str | os.PathLike[str] | None = None) -> pd.DataFra
 class ColumnMap:
     """Which columns of a user's CSV hold what, and how to read them. ``basket`` defaults to one basket per
     user and timestamp; ``time_format`` is ``auto`` (detected from the values) or one of ``TIME_FORMATS``;
-    with ``rating``, rows rated below ``min_rating`` are dropped by cleaning (counted)."""
+    ``rating`` becomes the frame's ``rating`` column (cleaning can keep only positive ratings)."""
 
     user: str
     item: str
@@ -109,12 +109,7 @@ class ColumnMap:
     quantity: str | None = None
     price: str | None = None
     rating: str | None = None
-    min_rating: float | None = None
     time_format: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.min_rating is not None and self.rating is None:
-            raise DataError("--min-rating needs the column that holds the ratings (--rating-col)")
 
 
 def load_interactions_csv(path: str | os.PathLike[str], columns: ColumnMap) -> pd.DataFrame:
@@ -142,7 +137,6 @@ def load_interactions_csv(path: str | os.PathLike[str], columns: ColumnMap) -> p
     )
     if columns.rating:
         frame["rating"] = _numeric(raw, columns.rating, resolved)
-        frame.attrs["min_rating"] = columns.min_rating
     frame.attrs["source"] = str(resolved)
     return frame
 

@@ -23,6 +23,7 @@ from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
 from cloud.serving.runtime import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
+from cloud.serving.settings import ServeSettings
 from core.signals import until_stopped
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
@@ -30,29 +31,6 @@ from protos.v1 import cloud_pb2, cloud_pb2_grpc
 log = logging.getLogger("splitrank.cloud")
 SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name
 OPEN_INFERENCE_NAME = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    """Settings of ``splitrank serve-cloud`` (TOML table ``[serve]``, env ``SPLITRANK_<NAME>``, flags)."""
-
-    repository: Path = Path("models")
-    host: str = "127.0.0.1"
-    port: int = 50051
-    max_batch_size: int = 64
-    max_delay_ms: float = 2.0
-    max_queue: int = 512
-    max_queue_wait_ms: float = 50.0
-    min_budget_ms: float = 1.0
-    max_request_bytes: int = 64 * 1024
-    max_message_bytes: int = 4 * 1024 * 1024
-    poll_interval_s: float = 5.0
-    keep_versions: int = 2
-    grace_s: float = 5.0
-    metrics_port: int = 0
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_client_ca_file: str | None = None
 
 
 def in_flight_limit(max_queue: int, max_batch_size: int) -> int:

@@ -10,7 +10,6 @@ drains every worker.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import multiprocessing
 import signal
@@ -36,7 +35,7 @@ def serve_workers(settings: ServeSettings, workers: int, log_level: str = "INFO"
     context = multiprocessing.get_context("spawn")  # no TensorFlow state is forked
     processes = []
     for index in range(workers):
-        worker_settings = dataclasses.replace(settings, metrics_port=settings.metrics_port + index if settings.metrics_port else 0)
+        worker_settings = settings.model_copy(update={"metrics_port": settings.metrics_port + index if settings.metrics_port else 0})
         process = context.Process(target=_run_worker, args=(worker_settings, index, log_level), name=f"serve-cloud-{index}")
         process.start()
         processes.append(process)

@@ -28,6 +28,7 @@ from cloud.training.batches import Batch, ColumnSampler, TrainingBatches, model_
 from cloud.training.blend import fit_blend
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
 from cloud.training.fitting import FitResult, Progress, fit_with_early_stopping
+from cloud.training.settings import TrainSettings
 from core.bundle import write_bundle
 from core.features import CONTEXT_FEATURES
 from core.gain_model import GainModel, fit_gain_model, router_features
@@ -38,42 +39,15 @@ PERSONAL_HALF_LIVES = (15.0, 30.0, 60.0, 120.0, 365.0)
 """Recency half-lives tried for the personal-frequency baseline; the best on validation is reported."""
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything ``splitrank train`` can be told. Defaults train on the full real set."""
-
-    data: str | None = None
-    csv_columns: ColumnMap | None = None
-    repository: Path = Path("models")
-    history_len: int = 64
-    max_examples: int | None = None
-    teacher_epochs: int = 3
-    student_epochs: int = 4
-    reranker_epochs: int = 6
-    teacher_learning_rate: float = 2e-4
-    student_learning_rate: float = 5e-4
-    batch_size: int = 256
-    distill_weight: float = 0.5
-    prune_sparsity: float = 0.5
-    seed: int = 7
-    teacher_latency_samples: int = 30
-    full_softmax_max_items: int = 20_000
-    """Above this catalogue size the teacher and student train with a sampled softmax."""
-    sampled_negatives: int = 2048
-    """Uniformly sampled items per batch of a sampled softmax (beside the batch's own basket items)."""
-    reranker_examples: int = 100_000
-    """Training examples the split reranker learns from (a seeded sample when the split is larger)."""
-    eval_examples: int | None = None
-    """Validation and test examples scored (a seeded sample; None: all). Training always uses every example."""
-
-
 def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
     """Load, clean and split the configured data; returns the dataset and what cleaning did."""
-    if settings.csv_columns is not None:
+    if settings.own_csv:
         if settings.data is None:
             raise ValueError("a CSV of your own needs its path (--data)")
-        raw = load_interactions_csv(settings.data, settings.csv_columns)
-        cleaned, report = clean_interactions(raw, product_codes_only=False, min_rating=settings.csv_columns.min_rating)
+        columns = ColumnMap(settings.user_col, settings.item_col, settings.time_col,  # type: ignore[arg-type]  # TrainSettings checks all three
+                            settings.basket_col, settings.quantity_col, settings.price_col, settings.rating_col, settings.time_format)
+        raw = load_interactions_csv(settings.data, columns)
+        cleaned, report = clean_interactions(raw, product_codes_only=False, min_rating=settings.min_rating)
         split = SplitDates.by_fractions(cleaned["time"])
     else:
         raw = load_online_retail(settings.data)

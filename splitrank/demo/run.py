@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from core.bundle import BundleError, resolve_bundle
+from core.bundle import DEFAULT_REPOSITORY, BundleError, resolve_bundle
 from core.costs import Prices
 from protos.v1 import cloud_pb2
 from splitrank.demo.replay import Request, build_requests, replay
@@ -27,7 +27,7 @@ POLICIES = {"local": ("local", 0.0), "split": ("split", 0.0), "cloud": ("cloud",
 class DemoSettings:
     """What ``splitrank demo`` can be told."""
 
-    repository: Path = Path("models")
+    repository: Path = DEFAULT_REPOSITORY
     data: str | None = None
     profiles: tuple[str, ...] = ("wifi", "4g", "3g", "lossy")
     requests: int = 2000

@@ -99,7 +99,7 @@ class DemoStack:
             process = self._spawn(device_id, "run-agent", "--repository", str(self.bundle), "--port", str(port), "--policy", "local",
                                   "--cloud", f"cloud=127.0.0.1:{proxy.port}@{self.usd_per_call}", "--device-id", device_id,
                                   "--mqtt", f"127.0.0.1:{self.broker_port}", "--state-dir", str(self.log_dir / device_id), "--log-level", "WARNING",
-                                  env={"SPLITRANK_MQTT_PROTOCOL": "3.1.1", "SPLITRANK_TELEMETRY_INTERVAL_S": "1"})
+                                  env={"SPLITRANK_AGENT_MQTT_PROTOCOL": "3.1.1", "SPLITRANK_AGENT_TELEMETRY_INTERVAL_S": "1"})
             self.agents.append(Agent(device_id, profile, f"127.0.0.1:{port}", proxy, process))
 
         def cloud_serving() -> bool:
