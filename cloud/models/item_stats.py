@@ -1,8 +1,8 @@
 """The cloud's own item features, computed from the training period only.
 
 popularity (log baskets), repeat rate (share of the item's buyers who bought it again) and each item's
-nearest co-occurrence neighbours: cosine similarity over the customers' training-period item sets (the
-item-kNN signal), kept as the top ``neighbours`` per item. Nothing here is [items x items] dense, so a
+nearest co-occurrence neighbours (the item-kNN signal): cosine similarity over the training period's
+baskets, or over customers' item sets when each interaction stands alone, kept as the top ``neighbours``. Nothing here is [items x items] dense, so a
 catalogue of 100k items costs megabytes, not tens of gigabytes. The baselines, the teacher and the
 split reranker use them; the device never needs them.
 """
@@ -63,20 +63,25 @@ class ItemStats:
 
 
 def co_occurrence_neighbours(dataset: Dataset, neighbours: int = NEIGHBOURS) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's top ``neighbours`` by cosine similarity of the sets of customers who had it in the
-    training period (sparse customers x items, so memory follows interactions, not items squared)."""
+    """Each item's top ``neighbours`` by cosine similarity over the training period's baskets where baskets hold
+    several items (a shopping log: co-purchase), else over each customer's items (a rating log, one item an
+    interaction). Sparse rows x items, so memory follows interactions, not items squared."""
     n = dataset.catalogue.size
     train = dataset.train
-    users = np.repeat(train.user, np.diff(train.label_ptr))
-    last = np.unique(train.user[::-1], return_index=True)[1]
-    last = len(train) - 1 - last  # each customer's last training example: its history holds their first baskets too
-    hist_users = np.repeat(train.user[last], train.hist_items.shape[1])
-    hist_items = train.hist_items[last].ravel()
-    keep = hist_items > 0
-    user_ids = np.concatenate([users, hist_users[keep]])
-    item_ids = np.concatenate([train.label_items, hist_items[keep]])
-    n_users = int(user_ids.max()) + 1 if len(user_ids) else 1
-    owned = sp.csr_matrix((np.ones(len(user_ids), np.float32), (user_ids, item_ids)), shape=(n_users, n))
+    sizes = np.diff(train.label_ptr)
+    if sizes.mean() >= 2.0:
+        row_ids, item_ids = np.repeat(np.arange(len(train)), sizes), train.label_items
+    else:
+        users = np.repeat(train.user, sizes)
+        last = len(train) - 1 - np.unique(train.user[::-1], return_index=True)[1]
+        # each customer's last training example: its history holds their first basket too
+        hist_users = np.repeat(train.user[last], train.hist_items.shape[1])
+        hist_items = train.hist_items[last].ravel()
+        keep = hist_items > 0
+        row_ids = np.concatenate([users, hist_users[keep]])
+        item_ids = np.concatenate([train.label_items, hist_items[keep]])
+    n_rows = int(row_ids.max()) + 1 if len(row_ids) else 1
+    owned = sp.csr_matrix((np.ones(len(row_ids), np.float32), (row_ids, item_ids)), shape=(n_rows, n))
     owned.data[:] = 1.0  # duplicates summed by the constructor: a set, not counts
     co = (owned.T @ owned).tocsr()
     norm = np.sqrt(np.maximum(co.diagonal(), 1.0)).astype(np.float32)

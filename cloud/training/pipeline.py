@@ -172,6 +172,9 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
 
     fit_with_early_stopping("student", student, distilled, lambda: evaluate(student_scorer, validation).ndcg_at_10,
                             epochs=settings.student_epochs, progress=progress)
+    # What the shipped edge model loses to its stale prior: the same student fed each request day's prior
+    # (what a daily freshness push gives a device), beside the release-day rows below.
+    daily_prior = evaluate(student_scorer, test)
 
     # The shipped edge model carries the popularity prior of its release day. Evaluated on the test
     # split, it is released the day the test period starts: no test-period data reaches it.
@@ -195,6 +198,7 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
         result, latency, recalls = _evaluate_tflite(blob, test, settings)
         metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidates=student.config.candidates, **recalls))
     _notify(progress, "evaluate", len(tflite), len(tflite))
+    metrics.append(_row("student", "keras_daily_prior", daily_prior, None, None, role="edge_fresh_prior"))
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
              "prune_sparsity": settings.prune_sparsity, "softmax": "sampled" if sampler else "full"}
