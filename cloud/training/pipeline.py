@@ -17,7 +17,7 @@ import tensorflow as tf
 from cloud.data.cleaning import check_trainable, clean_interactions
 from cloud.data.examples import Dataset, Examples, SplitDates, build_dataset
 from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
-from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, top_k
+from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, rows_per_batch, top_k
 from cloud.models.baselines import ItemKnn, PersonalFrequency, Popularity
 from cloud.models.item_stats import ItemStats
 from cloud.models.layers import basket_softmax_loss
@@ -246,6 +246,7 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
                   progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float, dict[str, np.ndarray]]:
     k = student.config.candidates
     rng = np.random.default_rng(settings.seed)
+    chunk_rows = rows_per_batch(dataset.catalogue.size)
     teacher_logits = tf.function(lambda inputs: teacher(inputs), reduce_retracing=True)
 
     def candidates(ex: Examples, shipped: bool = False, with_teacher: bool = False) -> dict[str, np.ndarray]:
@@ -254,8 +255,8 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
         # cloud's live trend. Test candidates come from exactly the shipped model. Computed in chunks:
         # only [chunk, catalogue] is ever dense.
         parts: dict[str, list[np.ndarray]] = {}
-        for lo in range(0, len(ex), 512):
-            rows = np.arange(lo, min(lo + 512, len(ex)))
+        for lo in range(0, len(ex), chunk_rows):
+            rows = np.arange(lo, min(lo + chunk_rows, len(ex)))
             if shipped:
                 prior = np.broadcast_to(student.prior.numpy(), (len(rows), dataset.catalogue.size))
                 logits, user = student.predict_on_batch(edge_inputs(ex, rows))
@@ -312,7 +313,8 @@ def _fit_router(dataset: Dataset, candidates: dict[str, np.ndarray], reranker: S
     ids = candidates["candidate_ids"]
     inputs = {k: v for k, v in candidates.items() if k != "model_age_days"}
     reranked = np.take_along_axis(ids, np.argsort(-np.asarray(predict_in_batches(reranker, inputs)), axis=1, kind="stable"), 1)
-    cloud = np.concatenate([top_k(teacher_scorer(ex, rows[lo : lo + 512]), 20) for lo in range(0, len(ex), 512)])
+    step = rows_per_batch(dataset.catalogue.size)
+    cloud = np.concatenate([top_k(teacher_scorer(ex, rows[lo : lo + step]), 20) for lo in range(0, len(ex), step)])
     local_ndcg = per_example_metrics(ex, ids)["ndcg_at_10"]
     gains = {"split": per_example_metrics(ex, reranked)["ndcg_at_10"] - local_ndcg,
              "cloud": per_example_metrics(ex, cloud)["ndcg_at_10"] - local_ndcg}
