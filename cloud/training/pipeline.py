@@ -198,7 +198,7 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
         result, latency, recalls = _evaluate_tflite(blob, test, settings)
         metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidates=student.config.candidates, **recalls))
     _notify(progress, "evaluate", len(tflite), len(tflite))
-    metrics.append(_row("student", "keras_daily_prior", daily_prior, None, None, role="edge_fresh_prior"))
+    metrics.append(_row("student_daily_prior", "keras", daily_prior, None, None, role="edge_fresh_prior"))
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
              "prune_sparsity": settings.prune_sparsity, "softmax": "sampled" if sampler else "full"}
