@@ -1,198 +1,203 @@
-"""``splitrank bench cloud``: serving overhead, batching gain and overload behaviour of the cloud
-server, each measured side by side in one run against server processes on this machine.
+"""``splitrank bench cloud``: serving cost, batching gain and overload behaviour of the cloud server,
+each measured side by side in one run against server processes on this machine.
+
+The server runs on a core of its own and the load generator (``benchmarks/cloud_load.py``: several
+processes, several connections each) on the others, so neither steals the other's CPU; the server's
+CPU-seconds per call are read from its own process beside the latency the clients see, and the
+generator's own CPU use is printed, so a saturated generator is visible.
 
 - overhead: one client; a split call on a trivial model against a bare grpc.aio echo of the same
-  payload on the same server process, interleaved.
-- batching: 64 concurrent clients on the real split reranker, with dynamic batching and with
-  ``max_batch_size=1``; shed calls back off by their ``retry-after-ms`` hint; completed calls count.
-- overload: open-loop arrivals at half and at twice the measured saturation rate; shed share, p99 of
-  accepted calls, and calls that ran into their deadline.
-- sweep (``--sweep``): throughput and p99 for each max batch size and max queue delay, and the best
-  setting for a p99 target.
-Clients and server share the machine's cores: compare ratios, not absolute figures.
+  payload on the same server process, in alternating blocks: p50 latency and server CPU per call.
+- batching: 64 concurrent clients (closed loop) on the real split reranker, with dynamic batching and
+  with ``max_batch_size=1``: throughput, p99, mean batch size, server CPU per call.
+- overload: open-loop arrivals at half and at twice the measured capacity, default admission: calls
+  shed (time to RESOURCE_EXHAUSTED), p99 of accepted calls, calls that hung (ended DEADLINE_EXCEEDED
+  or CANCELLED instead of an answer).
+- sweep (``--sweep``): throughput, p99, mean batch size and server CPU per call for each max batch
+  size and max queue delay, and the best setting for a p99 target.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 
-from benchmarks.cloud_server import CODES_METHOD, ECHO_METHOD, TUNE_METHOD
-from core.bundle import load_manifest
-from core.codec import INT8, encode
-from protos.v1 import cloud_pb2, cloud_pb2_grpc
+from benchmarks.cloud_load import HUNG, RERANK_METHOD, LoadResult, LoadSpec, percentile, rerank_requests, run_load
+from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
+from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
+from protos.v1 import cloud_pb2
+from splitrank.ports import free_port
+
+
+@dataclass(frozen=True)
+class BenchServer:
+    """Running benchmark server processes (one port, SO_REUSEPORT when several)."""
+
+    port: int
+    pids: tuple[int, ...]
+    metrics_ports: tuple[int, ...]
+
+    def cpu_seconds(self) -> float:
+        """CPU-seconds the server processes used so far."""
+        return cpu_seconds(self.pids)
+
+    def batches(self) -> tuple[float, float]:
+        """(requests batched, batches run) by the reranker so far, from the servers' Prometheus metrics."""
+        requests = batches = 0.0
+        for port in self.metrics_ports:
+            for line in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode().splitlines():
+                if line.startswith('splitrank_batch_size_sum{model="reranker"}'):
+                    requests += float(line.rsplit(" ", 1)[1])
+                elif line.startswith('splitrank_batch_size_count{model="reranker"}'):
+                    batches += float(line.rsplit(" ", 1)[1])
+        return requests, batches
 
 
 @contextmanager
-def server_process(repository: Path, *extra: str) -> Iterator[int]:
-    """Start a benchmark server process; yields its port."""
+def server_process(repository: Path, *extra: str, cores: frozenset[int], workers: int = 1) -> Iterator[BenchServer]:
+    """Start ``workers`` benchmark server processes on one port, pinned to ``cores``."""
+    processes: list[subprocess.Popen[str]] = []
+    port, metrics_ports = 0, []
     with tempfile.TemporaryFile("w+") as errors:
-        process = subprocess.Popen([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), *extra],
-                                   stdout=subprocess.PIPE, stderr=errors, text=True)
         try:
-            line = process.stdout.readline() if process.stdout else ""
-            if not line.startswith("READY"):
-                process.wait(10)
-                errors.seek(0)
-                raise RuntimeError(f"benchmark server did not start: {errors.read()[-2000:]}")
-            yield int(line.split()[1])
+            for _ in range(workers):
+                metrics_ports.append(free_port())
+                process = subprocess.Popen([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
+                                            "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_ports[-1]), *extra],
+                                           stdout=subprocess.PIPE, stderr=errors, text=True)
+                processes.append(process)
+                line = process.stdout.readline() if process.stdout else ""
+                if not line.startswith("READY"):
+                    process.wait(10)
+                    errors.seek(0)
+                    raise RuntimeError(f"benchmark server did not start: {errors.read()[-2000:]}")
+                port = int(line.split()[1])
+            yield BenchServer(port, tuple(p.pid for p in processes), tuple(metrics_ports))
         finally:
-            process.terminate()
-            process.wait(10)
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(10)
 
 
-def _requests(bundle: Path, count: int, seed: int = 0) -> list[cloud_pb2.RerankRequest]:
-    student = load_manifest(bundle).models["student"]
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(count):
-        ids = rng.choice(np.arange(1, int(student["n_items"])), size=int(student["candidates"]), replace=False)
-        out.append(cloud_pb2.RerankRequest(user_embedding=encode(rng.normal(size=int(student["dim"])), INT8).to_proto(),
-                                           candidate_ids=ids.tolist(), edge_scores=np.sort(rng.normal(size=len(ids)))[::-1].tolist(),
-                                           k=10, unix_time_s=1317427200))
-    return out
+@dataclass(frozen=True)
+class Served:
+    """One load phase against one server: what the clients saw and what it cost the server."""
+
+    load: LoadResult
+    server_cpu_s: float
+    mean_batch_size: float
+
+    @property
+    def cpu_per_call_us(self) -> float:
+        """Server CPU-microseconds per call answered OK."""
+        return self.server_cpu_s / max(self.load.codes.get("OK", 0), 1) * 1e6
+
+    def row(self) -> dict[str, float]:
+        """The figures of a sweep row."""
+        return {"rps": self.load.ok_rps, "p99_ms": percentile(self.load.ok_ms, 99), "mean_batch_size": self.mean_batch_size,
+                "server_cpu_per_call_us": self.cpu_per_call_us, "generator_cpu_fraction": self.load.cpu_fraction}
 
 
-def _p(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
+def serve_load(server: BenchServer, spec: LoadSpec, cores: CoreSplit, processes: int) -> Served:
+    """Run one load phase and read the server's CPU and batching over exactly that phase."""
+    requests_before, batches_before = server.batches()
+    cpu_before = server.cpu_seconds()
+    load = run_load(spec, processes=processes, cores=cores.generator)
+    server_cpu = server.cpu_seconds() - cpu_before
+    requests_after, batches_after = server.batches()
+    return Served(load, server_cpu, (requests_after - requests_before) / max(batches_after - batches_before, 1))
 
 
-async def _overhead(port: int, requests: list[cloud_pb2.RerankRequest], calls: int) -> tuple[float, float]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = cloud_pb2_grpc.CloudRankerStub(channel)
-        echo = channel.unary_unary(ECHO_METHOD)
-        payloads = [r.SerializeToString() for r in requests]
-        echo_us, split_us = [], []
-        for i in range(calls):
-            start = time.perf_counter_ns()
-            await echo(payloads[i % len(payloads)])
-            echo_us.append((time.perf_counter_ns() - start) / 1000)
-            start = time.perf_counter_ns()
-            await stub.Rerank(requests[i % len(requests)])
-            split_us.append((time.perf_counter_ns() - start) / 1000)
-    return _p(echo_us[calls // 10 :], 50), _p(split_us[calls // 10 :], 50)
-
-
-RERANK_METHOD = "/splitrank.v1.CloudRanker/Rerank"
-"""The load phases send pre-serialized requests and leave answers unparsed: the load generator shares the
-machine with the server, and every microsecond it spends is one the server does not get."""
-
-
-async def _closed_loop(port: int, requests: list[cloud_pb2.RerankRequest], clients: int, seconds: float) -> dict[str, float]:
-    """Completed calls per second and the p99 latency of completed calls; shed calls back off by their hint."""
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        rerank = channel.unary_unary(RERANK_METHOD)
-        payloads = [r.SerializeToString() for r in requests]
-        for payload in payloads[:clients]:  # warm up
+async def _overhead(server: BenchServer, requests: list[cloud_pb2.RerankRequest], calls: int, rounds: int = 2) -> dict[str, float]:
+    """One client, sequential calls: echo and split in alternating blocks of ``calls``; latency per call
+    and the server's CPU per call of each kind."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        echo, rerank = channel.unary_unary(ECHO_METHOD), channel.unary_unary(RERANK_METHOD)  # both send the same bytes
+        payload = requests[0].SerializeToString()
+        for _ in range(100):  # warm up both paths
+            await echo(payload)
             await rerank(payload)
-        latencies: list[float] = []
-        stop = time.monotonic() + seconds
-
-        async def client(offset: int) -> None:
-            i = offset
-            while time.monotonic() < stop:
-                start = time.perf_counter()
-                try:
-                    await rerank(payloads[i % len(payloads)], timeout=10)
-                except grpc.aio.AioRpcError as err:
-                    if err.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                        raise
-                    hint = dict(err.trailing_metadata() or ()).get("retry-after-ms", "1")
-                    await asyncio.sleep(int(hint) / 1000)  # back off as told, as a real client would
-                    continue
-                latencies.append((time.perf_counter() - start) * 1000)
-                i += clients
-
-        started = time.monotonic()
-        await asyncio.gather(*(client(c) for c in range(clients)))
-        return {"rps": len(latencies) / (time.monotonic() - started), "p99_ms": _p(latencies, 99)}
+        latency_us: dict[str, list[float]] = {"echo": [], "split": []}
+        cpu_s = {"echo": 0.0, "split": 0.0}
+        for _ in range(rounds):
+            for kind in ("echo", "split"):
+                cpu_before = server.cpu_seconds()
+                call = echo if kind == "echo" else rerank
+                for _ in range(calls):
+                    started = time.perf_counter_ns()
+                    await call(payload)
+                    latency_us[kind].append((time.perf_counter_ns() - started) / 1000)
+                cpu_s[kind] += server.cpu_seconds() - cpu_before
+    echo_cpu, split_cpu = (cpu_s[kind] / (calls * rounds) * 1e6 for kind in ("echo", "split"))
+    echo_p50, split_p50 = percentile(latency_us["echo"], 50), percentile(latency_us["split"], 50)
+    return {"echo_p50_us": echo_p50, "split_p50_us": split_p50, "overhead_ratio": split_p50 / echo_p50,
+            "echo_cpu_per_call_us": echo_cpu, "split_cpu_per_call_us": split_cpu, "overhead_cpu_ratio": split_cpu / echo_cpu}
 
 
-async def _open_loop(port: int, requests: list[cloud_pb2.RerankRequest], rate: float, seconds: float, deadline_s: float) -> dict[str, float]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        rerank = channel.unary_unary(RERANK_METHOD)
-        latencies: list[float] = []
-        codes: dict[str, int] = {}
-
-        async def one(request: bytes) -> None:
-            start = time.perf_counter()
-            try:
-                await rerank(request, timeout=deadline_s)
-                latencies.append((time.perf_counter() - start) * 1000)
-                codes["OK"] = codes.get("OK", 0) + 1
-            except grpc.aio.AioRpcError as err:
-                codes[err.code().name] = codes.get(err.code().name, 0) + 1
-                details.setdefault(err.code().name, err.details() or "")
-
-        details: dict[str, str] = {}
-        payloads = [r.SerializeToString() for r in requests]
-        tasks = []
-        started = time.monotonic()
-        total = int(rate * seconds)
-        for i in range(total):
-            target = started + i / rate
-            delay = target - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.ensure_future(one(payloads[i % len(payloads)])))
-        offered = total / max(time.monotonic() - started, 1e-9)
-        await asyncio.gather(*tasks)
-        sent = max(sum(codes.values()), 1)
-        return {"offered_rps": offered, "p99_ms": _p(latencies, 99), "shed_fraction": codes.get("RESOURCE_EXHAUSTED", 0) / sent,
-                "deadline_exceeded": float(codes.get("DEADLINE_EXCEEDED", 0)), "ok": float(codes.get("OK", 0)), "codes": codes,
-                "details": details}
+def _cores(server_cores: int = 1) -> CoreSplit:
+    cores = split_cores(server_cores)
+    pin(cores.generator)  # this process is a client too (the overhead phase)
+    return cores
 
 
-def run_cloud_benchmark(bundle: Path, *, calls: int = 1500, clients: int = 64, seconds: float = 8.0, deadline_s: float = 2.0,
-                        max_delay_ms: float = 2.0, progress: Any = print) -> dict[str, Any]:
+def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, seconds: float = 8.0, overload_seconds: float = 10.0,
+                        deadline_s: float = 2.0, max_delay_ms: float = 2.0, processes: int = 2, workers: int = 1, server_cores: int = 1,
+                        progress: Any = print) -> dict[str, Any]:
     """All three measurements; returns the figures (the JSON of ``--format json``)."""
     repository = bundle.parent
-    requests = _requests(bundle, 512)
+    cores = _cores(server_cores)
+    requests = rerank_requests(bundle, 512)
+    progress(f"server on core(s) {sorted(cores.server)}, load generator ({processes} processes) on {sorted(cores.generator)}")
     progress("overhead: split call on a trivial model vs bare echo, one client")
-    with server_process(repository, "--trivial") as port:
-        echo_p50, split_p50 = asyncio.run(_overhead(port, requests, calls))
+    with server_process(repository, "--trivial", cores=cores.server) as server:
+        overhead = asyncio.run(_overhead(server, requests, calls))
     unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
+    closed = LoadSpec(port=0, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
-    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait) as port:
-        batched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
+    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait,
+                        cores=cores.server, workers=workers) as server:
+        batched = serve_load(server, replace(closed, port=server.port), cores, processes)
     progress(f"batching: {clients} concurrent clients, real reranker, batching off")
-    with server_process(repository, "--max-batch-size", "1", *unbounded_wait) as port:
-        unbatched = asyncio.run(_closed_loop(port, requests, clients, seconds))["rps"]
-    progress(f"overload: open loop at half ({batched / 2:.0f}/s) and twice ({batched * 2:.0f}/s) the saturation rate, default admission")
-    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms)) as port:
-        half = asyncio.run(_open_loop(port, requests, batched / 2, seconds, deadline_s))
-        before = asyncio.run(_server_codes(port))
-        over = asyncio.run(_open_loop(port, requests, batched * 2, seconds, deadline_s))
-        after = asyncio.run(_server_codes(port))
-        server_side = {code: after.get(code, 0) - before.get(code, 0) for code in after}
-    return {
-        "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(), "max_delay_ms": max_delay_ms,
-        "echo_p50_us": echo_p50, "split_p50_us": split_p50, "overhead_ratio": split_p50 / echo_p50,
-        "batched_rps": batched, "unbatched_rps": unbatched, "batching_gain": batched / unbatched,
-        "half_load_rps": half["offered_rps"], "half_load_p99_ms": half["p99_ms"],
-        "overload_offered_rps": over["offered_rps"], "overload_p99_ms": over["p99_ms"], "overload_shed_fraction": over["shed_fraction"],
-        "overload_p99_ratio": over["p99_ms"] / half["p99_ms"], "overload_deadline_exceeded": over["deadline_exceeded"],
-        "half_load_deadline_exceeded": half["deadline_exceeded"],
-        # what the server itself answered during the overload phase: client-side timeouts beyond these never reached it in time
-        "overload_client_codes": over["codes"], "overload_client_details": over["details"], "overload_server_ok": server_side.get("OK", 0.0), "overload_server_shed": server_side.get("RESOURCE_EXHAUSTED", 0.0),
-        "overload_server_deadline_exceeded": server_side.get("DEADLINE_EXCEEDED", 0.0),
+    with server_process(repository, "--max-batch-size", "1", *unbounded_wait, cores=cores.server, workers=workers) as server:
+        unbatched = serve_load(server, replace(closed, port=server.port), cores, processes)
+    capacity = batched.load.ok_rps
+    progress(f"overload: open loop at half ({capacity / 2:.0f}/s) and twice ({capacity * 2:.0f}/s) the capacity, default admission")
+    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), cores=cores.server,
+                        workers=workers) as server:
+        open_loop = LoadSpec(port=server.port, bundle=str(bundle), seconds=overload_seconds, deadline_s=deadline_s)
+        half = serve_load(server, replace(open_loop, open_rate=capacity / 2), cores, processes)
+        over = serve_load(server, replace(open_loop, open_rate=capacity * 2), cores, processes)
+    figures = {
+        "bundle": str(bundle), "payload_bytes": requests[0].ByteSize(), "max_delay_ms": max_delay_ms, "workers": workers,
+        "server_cores": sorted(cores.server), "generator_cores": sorted(cores.generator), "cores_separate": cores.separate,
+        **overhead,
+        "batched_rps": batched.load.ok_rps, "unbatched_rps": unbatched.load.ok_rps, "batching_gain": batched.load.ok_rps / unbatched.load.ok_rps,
+        "batched_p99_ms": percentile(batched.load.ok_ms, 99), "unbatched_p99_ms": percentile(unbatched.load.ok_ms, 99),
+        "batched_mean_batch_size": batched.mean_batch_size,
+        "batched_cpu_per_call_us": batched.cpu_per_call_us, "unbatched_cpu_per_call_us": unbatched.cpu_per_call_us,
+        "half_load_rps": half.load.offered_rps, "half_load_p99_ms": percentile(half.load.ok_ms, 99),
+        "half_load_hung_fraction": half.load.fraction(*HUNG),
+        "overload_offered_rps": over.load.offered_rps, "overload_ok_rps": over.load.ok_rps, "overload_p99_ms": percentile(over.load.ok_ms, 99),
+        "overload_p99_ratio": percentile(over.load.ok_ms, 99) / percentile(half.load.ok_ms, 99),
+        "overload_shed_fraction": over.load.fraction("RESOURCE_EXHAUSTED"), "shed_p99_ms": percentile(over.load.shed_ms, 99),
+        "overload_hung_fraction": over.load.fraction(*HUNG), "overload_cpu_per_call_us": over.cpu_per_call_us,
+        "generator_cpu_fraction": max(phase.load.cpu_fraction for phase in (batched, unbatched, half, over)),
     }
-
-
-async def _server_codes(port: int) -> dict[str, float]:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        return json.loads(await channel.unary_unary(CODES_METHOD)(b""))
+    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in figures.items()}  # JSON has no NaN
 
 
 SWEEP_BATCH_SIZES = (1, 8, 16, 32, 64, 128)
@@ -205,20 +210,23 @@ async def _tune(port: int, max_batch_size: int, max_delay_ms: float) -> None:
         await channel.unary_unary(TUNE_METHOD)(json.dumps(knobs).encode())
 
 
-def run_cloud_sweep(bundle: Path, *, p99_target_ms: float, clients: int = 64, seconds: float = 3.0,
+def run_cloud_sweep(bundle: Path, *, p99_target_ms: float, clients: int = 64, seconds: float = 3.0, processes: int = 2,
                     batch_sizes: tuple[int, ...] = SWEEP_BATCH_SIZES, delays_ms: tuple[float, ...] = SWEEP_DELAYS_MS,
                     progress: Any = print) -> dict[str, Any]:
-    """Closed-loop throughput and p99 of every (max batch size, max queue delay) pair on one server process,
-    the knobs changed live between runs; ``best`` is the highest throughput whose p99 meets the target."""
-    requests = _requests(bundle, 512)
+    """Closed-loop throughput, p99, mean batch size and server CPU per call of every (max batch size, max
+    queue delay) pair on one server process on its own core, the knobs changed live between runs;
+    ``best`` is the highest throughput whose p99 meets the target."""
+    cores = _cores()
     rows = []
-    with server_process(bundle.parent, "--max-queue-wait-ms", "100000") as port:
+    with server_process(bundle.parent, "--max-batch-size", str(max(batch_sizes)), "--max-queue-wait-ms", "100000", cores=cores.server) as server:
+        spec = LoadSpec(port=server.port, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
         for size in batch_sizes:
             for delay in delays_ms:
-                asyncio.run(_tune(port, size, delay))
-                measured = asyncio.run(_closed_loop(port, requests, clients, seconds))
+                asyncio.run(_tune(server.port, size, delay))
+                measured = serve_load(server, spec, cores, processes).row()
                 rows.append({"max_batch_size": size, "max_delay_ms": delay, **measured})
-                progress(f"max_batch_size {size:>4}  max_delay_ms {delay:>4.1f}: {measured['rps']:8.0f} calls/s, p99 {measured['p99_ms']:7.1f} ms")
+                progress(f"max_batch_size {size:>4}  max_delay_ms {delay:>4.1f}: {measured['rps']:8.0f} calls/s, p99 {measured['p99_ms']:7.1f} ms, "
+                         f"mean batch {measured['mean_batch_size']:5.1f}, server CPU {measured['server_cpu_per_call_us']:6.0f} us/call")
     meeting = [row for row in rows if row["p99_ms"] <= p99_target_ms]
     best = max(meeting, key=lambda row: row["rps"]) if meeting else None
     return {"bundle": str(bundle), "clients": clients, "p99_target_ms": p99_target_ms, "runs": rows, "best": best}

@@ -1,12 +1,14 @@
 """Server process for ``splitrank bench cloud``: the real CloudRanker service, with the real models
 or a trivial one (to measure the serving overhead), plus a bare echo method on the same grpc.aio
-server for the baseline. Prints ``READY <port>`` when listening. Benchmarks only."""
+server for the baseline, pinned to the cores it is given. Prints ``READY <port>`` when listening.
+Batch sizes are read from its Prometheus metrics (``--metrics-port``). Benchmarks only."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 
 import grpc
@@ -22,8 +24,6 @@ from protos.v1 import cloud_pb2_grpc
 ECHO_METHOD = "/splitrank.bench.Echo/Echo"
 TUNE_METHOD = "/splitrank.bench.Echo/Tune"
 """Takes JSON ``{"max_batch_size": int, "max_delay_ms": float}`` and applies it to the reranker's batcher live."""
-CODES_METHOD = "/splitrank.bench.Echo/Codes"
-"""Returns JSON: the status codes the server answered so far, counted by the server itself."""
 
 
 class TrivialModels:
@@ -48,7 +48,11 @@ async def main() -> None:
     parser.add_argument("--max-queue", type=int, default=128)
     parser.add_argument("--max-queue-wait-ms", type=float, default=50.0)
     parser.add_argument("--port", type=int, default=0, help="0 = a free one; a taken port is shared (SO_REUSEPORT), as serve-cloud --workers does")
+    parser.add_argument("--cpus", default="", help="Comma-separated cores to pin this process (and every thread it starts) to.")
+    parser.add_argument("--metrics-port", type=int, default=0, help="Serve Prometheus metrics here (0 = none).")
     args = parser.parse_args()
+    if args.cpus:
+        os.sched_setaffinity(0, {int(core) for core in args.cpus.split(",")})
     repository = ModelRepository(args.repository, loader=TrivialModels) if args.trivial else ModelRepository(args.repository)
     repository.refresh()
     repository.get()  # fails here, with the reason on stderr, when no bundle could be loaded
@@ -67,16 +71,14 @@ async def main() -> None:
         service.rerank_batcher.set_max_delay(float(knobs["max_delay_ms"]) / 1000)
         return request
 
-    async def codes(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        counts = {sample.labels["code"]: sample.value for family in metrics.requests.collect() for sample in family.samples
-                  if sample.name.endswith("_total")}
-        return json.dumps(counts).encode()
-
     handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
-                                                                            "Tune": grpc.unary_unary_rpc_method_handler(tune),
-                                                                            "Codes": grpc.unary_unary_rpc_method_handler(codes)})
+                                                                            "Tune": grpc.unary_unary_rpc_method_handler(tune)})
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
     await server.start()
     print(f"READY {port}", flush=True)
     await server.wait_for_termination()

@@ -68,13 +68,19 @@ def load_manifest(bundle: Path, *, verify: bool = True) -> Manifest:
         manifest = Manifest(**raw)
     except FileNotFoundError as err:
         raise BundleError(f"{bundle}: not a model bundle (no {MANIFEST})") from err
-    except (json.JSONDecodeError, TypeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as err:
         raise BundleError(f"{path}: corrupt manifest ({err})") from err
+    if not (isinstance(manifest.files, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.files.items())
+            and isinstance(manifest.models, dict) and isinstance(manifest.data, dict) and isinstance(manifest.metrics, list)):
+        raise BundleError(f"{path}: corrupt manifest (files must map names to sha256 strings; models and data are objects, metrics a list)")
     if manifest.format != FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {manifest.format} is not supported (expected {FORMAT_VERSION})")
     if verify:
+        root = Path(bundle).resolve()
         for name, expected in manifest.files.items():
             file = Path(bundle) / name
+            if not file.resolve().is_relative_to(root):
+                raise BundleError(f"{bundle}: manifest lists {name!r}, outside the bundle")
             if not file.is_file():
                 raise BundleError(f"{bundle}: file {name} listed in the manifest is missing")
             actual = sha256_file(file)

@@ -79,6 +79,8 @@ def decode(message: cloud_pb2.QuantizedEmbedding | Encoded) -> np.ndarray:
         raise CodecError(f"unknown embedding encoding {encoding}")
     if not math.isfinite(scale) or scale <= 0:
         raise CodecError(f"embedding scale must be finite and > 0, got {scale}")
+    if scale * _QMAX[encoding] > float(np.finfo(np.float32).max):
+        raise CodecError(f"embedding scale {scale} overflows float32")
     if encoding == INT8:
         if len(values) != dim:
             raise CodecError(f"int8 embedding of dim {dim} needs {dim} bytes, got {len(values)}")

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+MAX_UNIX_TIME_S = 253_402_300_799
+"""The last second of the year 9999: later request times are refused, not converted into an overflow."""
 CONTEXT_FEATURES = ("weekday", "hour", "log_days_since_last", "log_baskets", "log_distinct")
 """Request context the models see. No season or date feature: test periods lie outside the training
 year, so date features would extrapolate (they cost 10% NDCG@10 on Online Retail)."""
@@ -49,7 +51,10 @@ def history_arrays(entries: Sequence[tuple[int, object, float, float]], history_
 
 def request_context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int,
                     error: type[Exception] = ValueError) -> np.ndarray:
-    """``context_features`` of a request as sent (time 0 = now); raises ``error`` for a bad days_since_last_basket."""
+    """``context_features`` of a request as sent (time 0 = now); raises ``error`` for a request time outside
+    0..MAX_UNIX_TIME_S or a bad days_since_last_basket."""
+    if not 0 <= unix_time_s <= MAX_UNIX_TIME_S:
+        raise error(f"context.unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {unix_time_s}")
     if not (math.isfinite(days_since_last_basket) and days_since_last_basket >= 0):
         raise error(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
     when = datetime.fromtimestamp(unix_time_s, timezone.utc) if unix_time_s > 0 else datetime.now(timezone.utc)

@@ -13,12 +13,14 @@ import logging
 import threading
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf.message import DecodeError
 
 from core.bundle import BundleError
 from devices import topics
@@ -79,6 +81,8 @@ class FleetDevice:
         self._failed_file = settings.state_dir / "failed_releases.json"
         self.failed_releases: set[str] = set(json.loads(self._failed_file.read_text())) if self._failed_file.is_file() else set()
         self.config_revision = 0
+        self.malformed_received = 0
+        """Config and model messages that did not parse (logged, acknowledged, dropped; reported in telemetry)."""
         offline = fleet_pb2.DeviceState(device_id=self.device_id, online=False, profile=settings.profile)
         self.connection = MqttConnection(settings.broker, f"device-{self.device_id}", will=(self._topic("state"), offline.SerializeToString()))
         self.connection.on_connected = self._on_connected
@@ -131,16 +135,31 @@ class FleetDevice:
     def _on_message(self, client: object, userdata: object, message: object) -> None:
         kind = topics.parse(message.topic)  # type: ignore[attr-defined]
         payload = bytes(message.payload)  # type: ignore[attr-defined]
-        if kind is None or not payload:
+        if kind is None or kind[1] not in ("config", "models") or not payload:
             return
-        if kind[1] == "config":
-            self._worker.submit(self._apply_config, payload)
-        elif kind[1] == "models":
-            release = fleet_pb2.ModelRelease.FromString(payload)
+        try:
+            parsed = (fleet_pb2.DeviceConfig if kind[1] == "config" else fleet_pb2.ModelRelease).FromString(payload)
+        except DecodeError as err:  # acknowledged all the same (an exception here would stop paho's network thread)
+            self.malformed_received += 1
+            log.warning("device %s dropped a malformed %s message (%d bytes, %d so far): %s", self.device_id, kind[1], len(payload),
+                        self.malformed_received, err)
+            return
+        if isinstance(parsed, fleet_pb2.DeviceConfig):
+            self._submit(self._apply_config, parsed)
+        else:
+            release = parsed
             if not release.chunk_count:
-                self._worker.submit(self._install, release, None)
+                self._submit(self._install, release, None)
             elif (archive := self._add_chunk(release)) is not None:
-                self._worker.submit(self._install, release, archive)
+                self._submit(self._install, release, archive)
+
+    def _submit(self, work: Callable[..., None], *args: object) -> None:
+        """Run on the device's worker thread; an exception there is logged, never lost with its future."""
+        def report(future: Future[None]) -> None:
+            if not future.cancelled() and (err := future.exception()) is not None:
+                log.error("device %s: %s failed: %s: %s", self.device_id, work.__name__, type(err).__name__, err)
+
+        self._worker.submit(work, *args).add_done_callback(report)
 
     def _add_chunk(self, release: fleet_pb2.ModelRelease) -> bytes | None:
         """Collect a chunked release (network thread); the archive once every chunk is in, else None."""
@@ -168,7 +187,8 @@ class FleetDevice:
             device_id=self.device_id, seq=seq, unix_time_s=int(time.time()), sent_at_s=time.time(), model_version=self.runtime.model_version(),
             requests_local=int(delta.get("local", 0)), requests_split=int(delta.get("split", 0)), requests_cloud=int(delta.get("cloud", 0)),
             degraded=int(delta.get("degraded", 0)), errors=int(delta.get("errors", 0)), cloud_bytes_up=int(delta.get("bytes_up", 0)),
-            cloud_bytes_down=int(delta.get("bytes_down", 0)), energy_joules=delta.get("energy_joules", 0.0), dropped_before=self.outbox.dropped)
+            cloud_bytes_down=int(delta.get("bytes_down", 0)), energy_joules=delta.get("energy_joules", 0.0), dropped_before=self.outbox.dropped,
+            malformed_received=self.malformed_received)
         self.outbox.put(seq, message.SerializeToString())
         self._flush_outbox()
         return seq
@@ -192,8 +212,7 @@ class FleetDevice:
             self.outbox.remove(seq)
 
     # --- config ---------------------------------------------------------------------------------
-    def _apply_config(self, payload: bytes) -> None:
-        config = fleet_pb2.DeviceConfig.FromString(payload)
+    def _apply_config(self, config: fleet_pb2.DeviceConfig) -> None:
         if config.revision <= self.config_revision:
             return
         try:

@@ -4,6 +4,7 @@ model rollouts with automatic halt and rollback."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter
@@ -18,6 +19,8 @@ from devices.mqtt import BrokerAddress, MqttConnection
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 
+log = logging.getLogger("splitrank.fleet")
+
 
 @dataclass
 class DeviceRecord:
@@ -28,6 +31,8 @@ class DeviceRecord:
     duplicates: int = 0
     totals: Counter[str] = field(default_factory=Counter)
     dropped_by_device: int = 0
+    malformed_at_device: int = 0
+    """Messages to the device that it could not parse, as it last reported."""
 
     @property
     def missing(self) -> int:
@@ -89,8 +94,11 @@ class FleetManager:
                 with self._lock:
                     self.acks.setdefault(ack.release_id, {})[device_id] = ack
                     self._lock.notify_all()
-        except Exception:  # noqa: BLE001 - a malformed message from one device must not stop the manager
-            self._record(device_id).totals["malformed"] += 1
+        except Exception as err:  # noqa: BLE001 - a malformed message from one device must not stop the manager
+            record = self._record(device_id)
+            record.totals["malformed"] += 1
+            log.warning("dropped a malformed %s message from %s (%d bytes, %d from it so far): %s", kind, device_id, len(message.payload),
+                        record.totals["malformed"], err)
 
     def _record(self, device_id: str) -> DeviceRecord:
         with self._lock:
@@ -107,6 +115,7 @@ class FleetManager:
             if message.sent_at_s:
                 self.lags_s.append(time.time() - message.sent_at_s)
             record.dropped_by_device = message.dropped_before
+            record.malformed_at_device = message.malformed_received
             for name in ("requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down"):
                 record.totals[name] += getattr(message, name)
             record.totals["energy_joules"] += message.energy_joules
@@ -133,7 +142,8 @@ class FleetManager:
             lags = np.asarray(self.lags_s) if self.lags_s else np.zeros(1)
             return {"devices": len(self.devices), "received": self.received, "duplicates": sum(r.duplicates for r in self.devices.values()),
                     "missing": sum(r.missing for r in self.devices.values()), "p50_lag_s": float(np.percentile(lags, 50)),
-                    "p99_lag_s": float(np.percentile(lags, 99)), **{k: float(v) for k, v in totals.items()}}
+                    "p99_lag_s": float(np.percentile(lags, 99)), "malformed_at_devices": sum(r.malformed_at_device for r in self.devices.values()),
+                    **{k: float(v) for k, v in totals.items()}}
 
     # --- desired state ------------------------------------------------------------------------------
     def set_config(self, device_ids: Iterable[str], **fields: Any) -> int:

@@ -4,6 +4,7 @@ QoS 1 messages would otherwise wait on Nagle's algorithm), automatic reconnects.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -28,6 +29,14 @@ class BrokerAddress:
     password: str | None = None
     protocol: str = "5"  # "5" or "3.1.1"
     tls_ca_file: str | None = None
+    """With it, TLS: the CA that signed the broker's certificate."""
+    tls_cert_file: str | None = None
+    """This client's certificate (PEM); brokers set up by ``splitrank broker --mosquitto-config`` take its common name as the user name."""
+    tls_key_file: str | None = None
+
+    def __repr__(self) -> str:  # the password never reaches a log line
+        return (f"BrokerAddress(host={self.host!r}, port={self.port}, username={self.username!r}, password={'***' if self.password else None}, "
+                f"protocol={self.protocol!r}, tls_ca_file={self.tls_ca_file!r}, tls_cert_file={self.tls_cert_file!r})")
 
     @classmethod
     def parse(cls, text: str, **kwargs: object) -> BrokerAddress:
@@ -54,8 +63,16 @@ class MqttConnection:
                                   clean_session=None if self.v5 else not persistent)
         if broker.username:
             self.client.username_pw_set(broker.username, broker.password)
+        if broker.tls_cert_file and not broker.tls_ca_file:
+            raise ValueError("an MQTT client certificate needs the CA of the broker (tls_ca_file)")
+        if bool(broker.tls_cert_file) != bool(broker.tls_key_file):
+            raise ValueError("an MQTT client certificate needs its key and a key its certificate")
         if broker.tls_ca_file:
-            self.client.tls_set(ca_certs=broker.tls_ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            for path in (broker.tls_ca_file, broker.tls_cert_file, broker.tls_key_file):
+                if path and not os.access(path, os.R_OK):
+                    raise ValueError(f"MQTT TLS: cannot read {path}")
+            self.client.tls_set(ca_certs=broker.tls_ca_file, certfile=broker.tls_cert_file or None, keyfile=broker.tls_key_file or None,
+                                tls_version=ssl.PROTOCOL_TLS_CLIENT)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
         self.client.on_socket_open = _nodelay

@@ -4,6 +4,7 @@ routes). A JSON file, rewritten atomically; the agent reads a history by user id
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,26 @@ class CustomerState:
     days_since_last_basket: float
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _checked_users(users: object) -> dict[str, dict]:
+    """The file's users, checked once at load so that a request never meets a malformed entry; raises ValueError naming it."""
+    if not isinstance(users, dict):
+        raise TypeError("'users' must be an object of user id -> customer")
+    for user_id, user in users.items():
+        if not isinstance(user, dict) or not user:
+            raise ValueError(f"user {user_id!r}: expected {{\"baskets\", \"last_unix_s\", \"items\"}}")
+        baskets, last, items = user.get("baskets"), user.get("last_unix_s"), user.get("items")
+        if not (isinstance(baskets, int) and not isinstance(baskets, bool) and baskets >= 0) or not _number(last) or not isinstance(items, dict):
+            raise ValueError(f"user {user_id!r}: baskets must be a count >= 0, last_unix_s a number, items an object")
+        for code, entry in items.items():
+            if not (isinstance(entry, list) and len(entry) == 2 and _number(entry[0]) and _number(entry[1]) and entry[1] >= 1):
+                raise ValueError(f"user {user_id!r}, item {code!r}: expected [last bought unix seconds, baskets >= 1], got {entry!r}")
+    return users
+
+
 class HistoryStore:
     """user id -> {item code -> (last bought, baskets)}; file format ``{"users": {id: {"baskets": n,
     "last_unix_s": t, "items": {code: [last_unix_s, count]}}}}``."""
@@ -30,8 +51,8 @@ class HistoryStore:
         self._users: dict[str, dict] = {}
         if self.path and self.path.is_file():
             try:
-                self._users = json.loads(self.path.read_text())["users"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                self._users = _checked_users(json.loads(self.path.read_text())["users"])
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
                 raise ValueError(f"{self.path}: not a splitrank history file ({err})") from err
 
     def __len__(self) -> int:

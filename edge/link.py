@@ -27,18 +27,61 @@ class CloudCallFailed(Exception):
 
 
 @dataclass(frozen=True)
+class EndpointTLS:
+    """TLS toward one cloud endpoint: the CA that signed the server's certificate (empty: the system's
+    roots) and, for mTLS, this device's certificate and key (PEM files)."""
+
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials from the files; raises ValueError naming a file that is missing or unreadable."""
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cloud TLS: a client certificate needs its key and a key its certificate (cert= and key=)")
+
+        def read(path: str) -> bytes | None:
+            try:
+                return Path(path).read_bytes() if path else None
+            except OSError as err:
+                raise ValueError(f"cloud TLS: cannot read {path}: {err.strerror}") from None
+
+        return grpc.ssl_channel_credentials(read(self.ca_file), read(self.key_file), read(self.cert_file))
+
+
+def parse_endpoint_tls(text: str) -> dict[str, EndpointTLS]:
+    """``name:ca=FILE[,cert=FILE,key=FILE][;...]``; the name ``*`` applies to every endpoint without its own entry.
+    E.g. ``public:ca=/etc/splitrank/cloud-ca.pem,cert=/etc/splitrank/device.pem,key=/etc/splitrank/device.key``."""
+    found: dict[str, EndpointTLS] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, rest = part.partition(":")
+        files: dict[str, str] = {}
+        for item in filter(None, (i.strip() for i in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq or key.strip() not in ("ca", "cert", "key"):
+                raise ValueError(f"cloud TLS {part!r}: expected ca=FILE, cert=FILE or key=FILE, got {item!r}")
+            files[f"{key.strip()}_file"] = value.strip()
+        if not sep or not name.strip():
+            raise ValueError(f"cloud TLS {part!r}: expected endpoint-name:ca=FILE[,cert=FILE,key=FILE]")
+        found[name.strip()] = EndpointTLS(**files)
+    return found
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """A cloud reranker the device may call, and what one call there costs."""
+    """A cloud reranker the device may call, what one call there costs, and TLS toward it (None: plaintext)."""
 
     name: str
     address: str
     usd_per_call: float = 0.0
-    tls_ca_file: str | None = None
+    tls: EndpointTLS | None = None
 
 
-def parse_endpoints(text: str) -> list[Endpoint]:
-    """``name=host:port[@usd_per_call][;...]``, e.g. ``private=10.0.0.5:50051@0.00001;public=cloud.example:443@0.00004``."""
-    endpoints = []
+def parse_endpoints(text: str, tls: dict[str, EndpointTLS] | None = None) -> list[Endpoint]:
+    """``name=host:port[@usd_per_call][;...]``, e.g. ``private=10.0.0.5:50051@0.00001;public=cloud.example:443@0.00004``;
+    ``tls`` (from ``parse_endpoint_tls``) gives endpoints by name, or ``*``, their TLS settings."""
+    tls = tls or {}
+    endpoints: list[Endpoint] = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, sep, rest = part.partition("=")
         if not sep:
@@ -47,10 +90,22 @@ def parse_endpoints(text: str) -> list[Endpoint]:
         if ":" not in address:
             raise ValueError(f"cloud endpoint {part!r}: address must be host:port")
         try:
-            endpoints.append(Endpoint(name.strip(), address.strip(), float(price) if price else 0.0))
+            usd = float(price) if price else 0.0
         except ValueError:
             raise ValueError(f"cloud endpoint {part!r}: price per call must be a number, got {price!r}") from None
+        endpoints.append(Endpoint(name.strip(), address.strip(), usd, tls.get(name.strip(), tls.get("*"))))
     return endpoints
+
+
+def _unavailable_cause(details: str, tls: bool) -> str:
+    """A short, bounded reason for an UNAVAILABLE call (degraded reasons are counted in telemetry, so no free text)."""
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return " (TLS: the server's certificate is not signed by the configured CA)"
+    if "handshake" in details.lower():
+        return " (TLS handshake failed)"
+    if tls and "Socket closed" in details:
+        return " (TLS: the server closed the connection; does it accept this device's certificate?)"
+    return ""
 
 
 @dataclass
@@ -79,13 +134,13 @@ class CloudLink:
     def __post_init__(self) -> None:
         self.channel: grpc.aio.Channel | None = None
         self._stub: cloud_pb2_grpc.CloudRankerStub | None = None
+        self._credentials = self.endpoint.tls.credentials() if self.endpoint.tls else None  # unreadable files fail at start, not per call
 
     def _connect(self) -> cloud_pb2_grpc.CloudRankerStub:
         """The channel is opened on first use, inside the event loop that uses it (links may be made in any thread)."""
         if self._stub is None:
-            if self.endpoint.tls_ca_file:
-                credentials = grpc.ssl_channel_credentials(Path(self.endpoint.tls_ca_file).read_bytes())
-                self.channel = grpc.aio.secure_channel(self.endpoint.address, credentials, options=KEEPALIVE)
+            if self._credentials is not None:
+                self.channel = grpc.aio.secure_channel(self.endpoint.address, self._credentials, options=KEEPALIVE)
             else:
                 self.channel = grpc.aio.insecure_channel(self.endpoint.address, options=KEEPALIVE)
             self._stub = cloud_pb2_grpc.CloudRankerStub(self.channel)
@@ -121,7 +176,8 @@ class CloudLink:
                 self.breaker.record(True)  # the link works; this request or version does not
             else:
                 self.breaker.record(False)
-            raise CloudCallFailed(f"cloud {self.endpoint.name}: {code.name}", code) from None
+            cause = _unavailable_cause(err.details() or "", self._credentials is not None) if code == grpc.StatusCode.UNAVAILABLE else ""
+            raise CloudCallFailed(f"cloud {self.endpoint.name}: {code.name}{cause}", code) from None
         elapsed = time.monotonic() - started
         self.breaker.record(True)
         self.stats.bytes_down += response.ByteSize()

@@ -55,7 +55,7 @@ class RouterConfig:
             raise ValueError(f"cloud_route must be 'split' or 'cloud', got {self.cloud_route!r}")
         if not 0.0 <= self.target_cloud_fraction <= 1.0:
             raise ValueError(f"target_cloud_fraction must be within [0, 1], got {self.target_cloud_fraction}")
-        if self.budget_usd_per_hour < 0 or self.latency_margin_ms < 0 or self.cloud_timeout_ms < 0 or self.window < 10:
+        if not (self.budget_usd_per_hour >= 0 and self.latency_margin_ms >= 0 and self.cloud_timeout_ms >= 0) or self.window < 10:  # NaN too
             raise ValueError("budget_usd_per_hour, latency_margin_ms and cloud_timeout_ms must be >= 0, window >= 10")
 
 

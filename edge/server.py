@@ -13,11 +13,13 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
 from core.codec import FLOAT32, INT4, INT8
+from core.rpc_guard import MalformedRequestGuard
 from edge.agent import AgentOptions, EdgeAgentService
 from edge.history_store import HistoryStore
-from edge.link import CloudLink, parse_endpoints
+from edge.link import CloudLink, parse_endpoint_tls, parse_endpoints
 from edge.model import EdgeModel
 from edge.privacy import PrivacyConfig, pseudonym
 from edge.router import Router
@@ -50,17 +52,22 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
     ``bundle`` overrides ``settings.repository`` (a fleet-managed device serves its current model slot)."""
     model = EdgeModel(bundle or settings.repository, variant=settings.variant, threads=settings.threads)
     router = Router(settings.router_config(), model.gain_model)
-    links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud)]
+    links = [CloudLink(endpoint) for endpoint in parse_endpoints(settings.cloud, parse_endpoint_tls(settings.cloud_tls))]
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
     device = pseudonym(settings.device_id, secret) if settings.device_id else ""
     options = AgentOptions(default_k=settings.default_k, default_deadline_ms=settings.default_deadline_ms, device_id=device,
                            split_candidates=settings.split_candidates,
                            encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))
     service = EdgeAgentService(model, router, links, HistoryStore(Path(settings.histories) if settings.histories else None), options)
-    server = grpc.aio.server()
+
+    def count_malformed(method: str) -> None:
+        service.stats.invalid += 1
+
+    server = grpc.aio.server(interceptors=[MalformedRequestGuard(count_malformed, max_request_bytes=settings.max_request_bytes)])
     agent_pb2_grpc.add_EdgeAgentServicer_to_server(service, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     if settings.unix_socket:
         server.add_insecure_port(f"unix:{settings.unix_socket}")

@@ -30,6 +30,8 @@ class AgentSettings(ProgramSettings):
     port: Port = Field(50061, description="TCP port on --host; 0 picks a free one.")
     unix_socket: str = Field("", description="Also listen on this Unix socket path.")
     cloud: str = Field("", description="Cloud endpoints: name=host:port[@usd_per_call][;...]; none: local only.")
+    cloud_tls: str = Field("", description="TLS per cloud endpoint: name:ca=FILE[,cert=FILE,key=FILE][;...] (name * = every endpoint; "
+                                           "cert and key make it mTLS); endpoints without an entry are plaintext.")
     policy: Policy = Field("learned", description="Router policy.")
     cloud_route: Literal["split", "cloud"] = Field("split", description="Route threshold and learned send to the cloud on.")
     target_cloud_fraction: Fraction = Field(0.3, description="Share of requests threshold/learned send to the cloud.")
@@ -38,16 +40,22 @@ class AgentSettings(ProgramSettings):
     default_deadline_ms: PositiveFloat = Field(250.0, description="Deadline of a request that does not set one.")
     histories: str = Field("", description="JSON file of customer histories for requests by user_id.")
     device_id: str = Field("", description="This device's id (sent pseudonymized; its MQTT user name in a fleet).")
-    device_secret: str = Field("", description="Key of the device id's pseudonym; empty: a fresh random one per start.")
+    device_secret: str = Field("", repr=False, description="Key of the device id's pseudonym; empty: a fresh random one per start.")
     encoding: Encoding = Field("int8", description="User embedding on the split route.")
     split_candidates: NonNegativeInt = Field(0, description="Candidates a split call carries, best first; 0 = all; fewer = fewer bytes, lower NDCG.")
     dp_epsilon: NonNegativeFloat = Field(0.0, description="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP; 0 = off.")
     dp_clip_norm: PositiveFloat = Field(2.0, description="L2 norm the user embedding is clipped to before the DP noise.")
     threads: PositiveInt = Field(1, description="TFLite interpreter threads.")
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, le=4 * 1024 * 1024,
+                                   description="Larger requests are refused with INVALID_ARGUMENT before they are parsed (gRPC's own limit is 4 MiB).")
     mqtt: str = Field("", description="Fleet broker host:port: report state and telemetry, take config and signed model releases; "
                                       "models then live in state_dir. Empty: not fleet-managed.")
     mqtt_username: str = Field("", description="MQTT user name; empty: the device id.")
-    mqtt_password: str = Field("", description="MQTT password.")
+    mqtt_password: str = Field("", repr=False, description="MQTT password.")
+    mqtt_tls_ca_file: str = Field("", description="TLS to the broker: the CA of its certificate (DIR/ca/ca.pem of `splitrank broker "
+                                                  "--mosquitto-config DIR`, TLS port 8883).")
+    mqtt_tls_cert_file: str = Field("", description="TLS to the broker: this device's certificate; its common name is the device id.")
+    mqtt_tls_key_file: str = Field("", description="TLS to the broker: the certificate's key.")
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
     state_dir: str = Field("agent-state", description="Where a fleet-managed agent keeps models and its telemetry outbox.")
     release_public_key: str = Field("", description="release.pub: the key model releases must be signed with.")

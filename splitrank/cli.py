@@ -110,8 +110,9 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
 
 @main.command("run-agent")
-@settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "policy", "target_cloud_fraction", "budget_usd_per_hour",
-                "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "state_dir", "release_public_key")
+@settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "cloud_tls", "policy", "target_cloud_fraction",
+                "budget_usd_per_hour", "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "mqtt_tls_ca_file",
+                "mqtt_tls_cert_file", "mqtt_tls_key_file", "state_dir", "release_public_key")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
@@ -265,15 +266,20 @@ def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str)
 
 @bench.command("cloud")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput and load phase.")
+@click.option("--seconds", type=float, default=8.0, show_default=True, help="Length of each throughput phase (the overload phases run 10 s each).")
 @click.option("--clients", type=int, default=64, show_default=True, help="Concurrent clients for the batching phase and the sweep.")
 @click.option("--max-delay-ms", type=float, default=2.0, show_default=True, help="The server's max queue delay in the batched phases.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Server processes on one port (SO_REUSEPORT), on the server's cores.")
+@click.option("--server-cores", type=int, default=1, show_default=True, help="Cores for the server; the load generator gets the others.")
+@click.option("--generator-processes", type=int, default=2, show_default=True, help="Load generator processes, on the other cores.")
 @click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
 @click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, sweep: bool, p99_ms: float, fmt: str) -> None:
-    """Serving overhead vs a bare echo, batching gain, and overload behaviour of the cloud server;
-    with --sweep, the batching knobs that give the most throughput within a p99 target."""
+def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, workers: int, server_cores: int, generator_processes: int,
+                sweep: bool, p99_ms: float, fmt: str) -> None:
+    """Serving cost vs a bare echo, batching gain, and overload behaviour of the cloud server, the server
+    pinned to its own core(s) and the load generator to the others; with --sweep, the batching knobs that give
+    the most throughput within a p99 target."""
     from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
 
     try:
@@ -282,7 +288,8 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
         _fail(str(err))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     if sweep:
-        found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), progress=say)
+        found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), processes=generator_processes,
+                                progress=say)
         if fmt == "json":
             click.echo(json.dumps(found, indent=2))
         elif found["best"]:
@@ -292,7 +299,8 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
         else:
             click.echo(f"no setting met p99 <= {p99_ms:g} ms at {clients} clients; try fewer clients or more replicas")
         return
-    emit(run_cloud_benchmark(bundle, seconds=seconds, clients=clients, max_delay_ms=max_delay_ms, progress=say), fmt)
+    emit(run_cloud_benchmark(bundle, seconds=seconds, clients=clients, max_delay_ms=max_delay_ms, processes=generator_processes, workers=workers,
+                             server_cores=server_cores, progress=say), fmt)
 
 
 @bench.command("fleet")
@@ -326,6 +334,30 @@ def bench_edge(repository: Path, data: str | None, calls: int, fmt: str) -> None
         result = run_edge_benchmark(bundle, replayed, cloud, edge.codes, calls=calls, progress=say)
     except (BundleError, DataError, RuntimeError) as err:
         _fail(str(err))
+    emit(result, fmt)
+
+
+@bench.command("fuzz")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--examples", type=int, default=500, show_default=True, help="Hostile inputs per method.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
+    """Hostile bytes against every method of a running serve-cloud and run-agent: codes per method, crashes, serving afterwards."""
+    try:
+        from benchmarks.fuzz import run_fuzz_benchmark
+    except ImportError as err:
+        _fail(f"bench fuzz needs the dev extra (pip install 'splitrank[dev]'): {err}")
+
+    say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    try:
+        result = run_fuzz_benchmark(resolve_bundle(repository), examples=examples, progress=say)
+    except (BundleError, RuntimeError) as err:
+        _fail(str(err))
+    if fmt == "table":
+        for row in result["methods"]:
+            codes = ", ".join(f"{code} {count}" for code, count in sorted(row["codes"].items()))
+            click.echo(f"{row['service']:<6} {row['method']:<48} inputs {row['inputs']:>5}  undecodable {row['undecodable']:>5}  "
+                       f"crashes {row['crashes']}  unexpected {row['unexpected_codes']}  ({codes})")
     emit(result, fmt)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable
@@ -16,33 +17,46 @@ FORMAT_CHOICE = click.Choice(["table", "json"])
 
 
 def _broker_options(command: Any) -> Any:
+    """The broker options of every fleet command, handed to it as one ``broker: BrokerAddress``."""
+
+    @functools.wraps(command)
+    def with_broker(**kwargs: Any) -> Any:
+        from devices.mqtt import BrokerAddress
+
+        address = BrokerAddress.parse(kwargs.pop("broker"), username=kwargs.pop("username"), password=kwargs.pop("password"),
+                                      protocol=kwargs.pop("protocol"), tls_ca_file=kwargs.pop("tls_ca"), tls_cert_file=kwargs.pop("tls_cert"),
+                                      tls_key_file=kwargs.pop("tls_key"))
+        return command(broker=address, **kwargs)
+
     for option in reversed([
         click.option("--broker", default="127.0.0.1:1883", show_default=True, envvar="SPLITRANK_MQTT", help="MQTT broker host:port."),
         click.option("--username", default="manager", show_default=True, envvar="SPLITRANK_MQTT_USERNAME"),
         click.option("--password", default=None, envvar="SPLITRANK_MQTT_PASSWORD", help="[env SPLITRANK_MQTT_PASSWORD]"),
         click.option("--protocol", type=click.Choice(["5", "3.1.1"]), default="5", show_default=True,
                      help="MQTT version (the embedded broker speaks 3.1.1)."),
+        click.option("--tls-ca", envvar="SPLITRANK_MQTT_CA", help="TLS: the CA of the broker's certificate (e.g. DIR/ca/ca.pem of `splitrank broker "
+                                                              "--mosquitto-config DIR`; the TLS port is 8883 there)."),
+        click.option("--tls-cert", envvar="SPLITRANK_MQTT_CERT", help="TLS: this client's certificate (DIR/clients/manager.pem); its name is the user."),
+        click.option("--tls-key", envvar="SPLITRANK_MQTT_KEY", help="TLS: the certificate's key (DIR/clients/manager.key)."),
     ]):
-        command = option(command)
-    return command
+        with_broker = option(with_broker)
+    return with_broker
 
 
-def _manager(broker: str, username: str, password: str | None, protocol: str) -> Any:
+def _manager(broker: Any) -> Any:
     from devices.manager import FleetManager
-    from devices.mqtt import BrokerAddress
 
-    manager = FleetManager(BrokerAddress.parse(broker, username=username, password=password, protocol=protocol),
-                           client_id=f"splitrank-cli-{time.time_ns()}")
     try:
+        manager = FleetManager(broker, client_id=f"splitrank-cli-{time.time_ns()}")
         manager.start(10)
-    except ConnectionError as err:
+    except (ConnectionError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     return manager
 
 
-def _collect(broker: str, username: str, password: str | None, protocol: str, seconds: float, view: Callable[[Any], Any]) -> Any:
+def _collect(broker: Any, seconds: float, view: Callable[[Any], Any]) -> Any:
     """Listen as the manager for ``seconds``, then return ``view(manager)``."""
-    manager = _manager(broker, username, password, protocol)
+    manager = _manager(broker)
     time.sleep(seconds)
     try:
         return view(manager)
@@ -72,9 +86,9 @@ def keygen(out: Path) -> None:
 @_broker_options
 @click.option("--wait", type=float, default=2.0, show_default=True, help="Seconds to collect retained device states.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def status(broker: str, username: str, password: str | None, protocol: str, wait: float, fmt: str) -> None:
+def status(broker: Any, wait: float, fmt: str) -> None:
     """Every device the broker knows: online, model version, policy, profile, applied config revision."""
-    rows = _collect(broker, username, password, protocol, wait, lambda manager: manager.status())
+    rows = _collect(broker, wait, lambda manager: manager.status())
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -93,11 +107,11 @@ def status(broker: str, username: str, password: str | None, protocol: str, wait
 @click.option("--endpoint", "endpoints", multiple=True, help="name=host:port[@usd_per_call]; repeat for several.")
 @click.option("--pin-version", default="", help="Serve this installed model version.")
 @click.option("--cloud-timeout-ms", type=float, default=0.0, help="Cap on cloud calls the router chose [default: 0 = the deadline].")
-def config(broker: str, username: str, password: str | None, protocol: str, devices: tuple[str, ...], policy: str | None,
+def config(broker: Any, devices: tuple[str, ...], policy: str | None,
            cloud_fraction: float | None, budget_usd_per_hour: float, endpoints: tuple[str, ...], pin_version: str,
            cloud_timeout_ms: float) -> None:
     """Set the desired router config of DEVICES (retained: offline devices apply it when they reconnect)."""
-    manager = _manager(broker, username, password, protocol)
+    manager = _manager(broker)
     revision = manager.set_config(devices, policy=policy or "", cloud_fraction_target=cloud_fraction or 0.0,
                                   usd_per_hour_budget=budget_usd_per_hour, cloud_endpoints=list(endpoints), pinned_model_version=pin_version,
                                   cloud_timeout_ms=cloud_timeout_ms)
@@ -110,9 +124,9 @@ def config(broker: str, username: str, password: str | None, protocol: str, devi
 @_broker_options
 @click.option("--seconds", type=float, default=10.0, show_default=True)
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def telemetry(broker: str, username: str, password: str | None, protocol: str, seconds: float, fmt: str) -> None:
+def telemetry(broker: Any, seconds: float, fmt: str) -> None:
     """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
-    emit(_collect(broker, username, password, protocol, seconds, lambda manager: manager.telemetry_summary()), fmt)
+    emit(_collect(broker, seconds, lambda manager: manager.telemetry_summary()), fmt)
 
 
 @fleet.command("rollout")
@@ -129,7 +143,7 @@ def telemetry(broker: str, username: str, password: str | None, protocol: str, s
 @click.option("--releases", type=click.Path(path_type=Path), default=Path("releases"), show_default=True, help="Where signed archives go.")
 @click.option("--chunked", is_flag=True, help="Send the archive over MQTT in chunks (devices that reach no file or web server; online devices only).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def rollout(broker: str, username: str, password: str | None, protocol: str, bundle: Path, key: Path, device_list: str | None,
+def rollout(broker: Any, bundle: Path, key: Path, device_list: str | None,
             previous_version: str, canary_share: float, growth: float, max_failure_share: float, min_answers: int, health_window_s: int,
             releases: Path, chunked: bool, fmt: str) -> None:
     """Sign BUNDLE and roll it out in waves: a canary first, halting and rolling back on failures."""
@@ -139,7 +153,7 @@ def rollout(broker: str, username: str, password: str | None, protocol: str, bun
     plan = RolloutPlan(canary_share=canary_share, growth=growth, max_failure_share=max_failure_share, min_answers=min_answers,
                        wave_timeout_s=health_window_s + 120)
     release = make_release(bundle, load_private_key(key), releases, release_id=f"{bundle.name}-{int(time.time())}", health_window_s=health_window_s)
-    manager = _manager(broker, username, password, protocol)
+    manager = _manager(broker)
     time.sleep(1.0)
     devices = device_list.split(",") if device_list else [row["device_id"] for row in manager.status()]
     if not devices:
@@ -161,22 +175,35 @@ def rollout(broker: str, username: str, password: str | None, protocol: str, bun
 @click.command("broker")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=1883, show_default=True)
-@click.option("--mosquitto-config", type=click.Path(path_type=Path), help="Instead: write a mosquitto setup (passwords, ACL) here and exit.")
+@click.option("--mosquitto-config", type=click.Path(path_type=Path),
+              help="Instead: write a mosquitto setup (passwords, client certificates and their CA, ACL) here and exit.")
 @click.option("--devices", type=int, default=10, show_default=True, help="With --mosquitto-config: device-00.. accounts to create.")
-def broker(host: str, port: int, mosquitto_config: Path | None, devices: int) -> None:
+@click.option("--tls-port", type=int, default=8883, show_default=True,
+              help="With --mosquitto-config: the TLS listener, client certificate required (0: none; passwords on --port either way).")
+@click.option("--user", "run_as", default="mosquitto", show_default=True, help="With --mosquitto-config: started as root, mosquitto drops to this user.")
+@click.option("--autosave-changes", type=int, default=20, show_default=True,
+              help="With --mosquitto-config: save the database after this many changes (a SIGKILL loses at most these).")
+def broker(host: str, port: int, mosquitto_config: Path | None, devices: int, tls_port: int, run_as: str, autosave_changes: int) -> None:
     """Run the embedded MQTT broker (pure Python, MQTT 3.1.1, anonymous: for demos and trials),
-    or write a mosquitto config with per-device passwords and the fleet ACL."""
+    or write a mosquitto config with per-device passwords and TLS client certificates and the fleet ACL."""
     import asyncio
     import secrets
 
     from devices.broker import run_embedded_broker, write_mosquitto_config
+    from devices.pki import write_secret
 
     if mosquitto_config:
         users = {"manager": secrets.token_urlsafe(12), **{f"device-{i:02d}": secrets.token_urlsafe(12) for i in range(devices)}}
-        conf = write_mosquitto_config(mosquitto_config, port=port, users=users, host=host)
-        (mosquitto_config / "credentials.json").write_text(json.dumps(users, indent=2))
-        (mosquitto_config / "credentials.json").chmod(0o600)
+        try:
+            conf = write_mosquitto_config(mosquitto_config, port=port, users=users, host=host, tls_port=tls_port or None, run_as=run_as,
+                                          autosave_changes=autosave_changes)
+        except (ValueError, OSError) as err:
+            raise click.ClickException(str(err)) from None
+        write_secret(mosquitto_config / "credentials.json", json.dumps(users, indent=2).encode())
         click.echo(f"wrote {conf}; run `mosquitto -c {conf}`; passwords in {mosquitto_config / 'credentials.json'}")
+        if tls_port:
+            click.echo(f"TLS on port {tls_port}: CA {mosquitto_config / 'ca' / 'ca.pem'}, a certificate and key per device and the manager in "
+                       f"{mosquitto_config / 'clients'} (give each device its own: run-agent --mqtt-tls-ca-file, --mqtt-tls-cert-file, --mqtt-tls-key-file)")
         return
     click.echo(f"embedded MQTT broker on {host}:{port} (MQTT 3.1.1, anonymous); Ctrl-C stops it", err=True)
     try:

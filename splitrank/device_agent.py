@@ -21,7 +21,7 @@ from devices.model_slots import ModelSlots
 from devices.mqtt import BrokerAddress
 from devices.release import load_public_key, pack_bundle
 from edge.agent import EdgeAgentService
-from edge.link import CloudLink, parse_endpoints
+from edge.link import CloudLink, EndpointTLS, parse_endpoint_tls, parse_endpoints
 from edge.model import EdgeModel, HistoryEntry
 from edge.server import AgentSettings, start_agent
 from protos.v1 import fleet_pb2
@@ -51,10 +51,13 @@ def probe_model(model: EdgeModel, probes: int = PROBES) -> Health:
 class AgentRuntime:
     """Adapts a running EdgeAgentService to the fleet client."""
 
-    def __init__(self, service: EdgeAgentService, *, variant: str = "full_int8", prices: Prices | None = None) -> None:
+    def __init__(self, service: EdgeAgentService, *, variant: str = "full_int8", prices: Prices | None = None,
+                 endpoint_tls: dict[str, EndpointTLS] | None = None) -> None:
         self.service = service
         self.variant = variant
         self.prices = prices or Prices.load()
+        self.endpoint_tls = endpoint_tls or {}
+        """The device's own TLS files per endpoint name: endpoints the fleet configures by name use them."""
 
     def model_version(self) -> str:
         """The version answering requests now."""
@@ -73,7 +76,7 @@ class AgentRuntime:
             changes["target_cloud_fraction"] = config.cloud_fraction_target
         changes["budget_usd_per_hour"] = config.usd_per_hour_budget
         changes["cloud_timeout_ms"] = config.cloud_timeout_ms
-        endpoints = parse_endpoints(";".join(config.cloud_endpoints)) if config.cloud_endpoints else None
+        endpoints = parse_endpoints(";".join(config.cloud_endpoints), self.endpoint_tls) if config.cloud_endpoints else None
         self.service.router.update(**changes)
         if endpoints is not None:
             self.service.links = [CloudLink(endpoint) for endpoint in endpoints]
@@ -114,10 +117,13 @@ def fleet_bundle(settings: AgentSettings) -> Path:
 def fleet_device(settings: AgentSettings, service: EdgeAgentService) -> FleetDevice:
     """The fleet client of a running agent (not started)."""
     broker = BrokerAddress.parse(settings.mqtt, username=settings.mqtt_username or settings.device_id or None,
-                                 password=settings.mqtt_password or None, protocol=settings.mqtt_protocol)
+                                 password=settings.mqtt_password or None, protocol=settings.mqtt_protocol,
+                                 tls_ca_file=settings.mqtt_tls_ca_file or None, tls_cert_file=settings.mqtt_tls_cert_file or None,
+                                 tls_key_file=settings.mqtt_tls_key_file or None)
     key = load_public_key(Path(settings.release_public_key)) if settings.release_public_key else None
     return FleetDevice(DeviceSettings(settings.device_id, broker, Path(settings.state_dir), public_key=key, profile=settings.profile,
-                                      telemetry_interval_s=settings.telemetry_interval_s), AgentRuntime(service, variant=settings.variant))
+                                      telemetry_interval_s=settings.telemetry_interval_s),
+                       AgentRuntime(service, variant=settings.variant, endpoint_tls=parse_endpoint_tls(settings.cloud_tls)))
 
 
 async def serve_device_agent(settings: AgentSettings) -> None:

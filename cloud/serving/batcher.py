@@ -8,7 +8,11 @@
   or what is left of the request's deadline. Overload then sheds fast instead of letting queued
   calls run into their deadlines, and accepted calls keep a bounded latency.
 - Batches run one at a time in a worker thread, off the event loop; a model that has proved cheaper
-  than ``inline_below_s`` per batch runs inline, where the thread hop would cost more than the model.
+  than ``inline_below_s`` per batch runs inline, where the thread hop would cost more than the model,
+  and a call that finds such a batcher idle runs at once in its caller, without a hop through the
+  batch loop.
+- Compute is timed here, once per batch: the metrics, the load estimate and each caller's
+  ``Timed.compute_s`` all come from that one measurement.
 Both knobs can be changed while serving.
 """
 
@@ -19,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 I = TypeVar("I")
@@ -50,9 +54,18 @@ class BatchObserver:
 @dataclass
 class _Pending(Generic[I, O]):
     item: I
-    future: asyncio.Future[O]
+    future: asyncio.Future[Timed[O]]
     deadline: float | None
-    enqueued: float = field(default_factory=time.monotonic)
+    enqueued: float
+
+
+@dataclass(frozen=True)
+class Timed(Generic[O]):
+    """A result with the time its call spent waiting for a batch and in the model."""
+
+    output: O
+    queue_s: float
+    compute_s: float
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,12 @@ class DynamicBatcher(Generic[I, O]):
 
     async def submit(self, item: I, *, deadline: float | None = None) -> O:
         """Queue one item (``deadline`` in ``time.monotonic()`` seconds) and wait for its output."""
+        return (await self.submit_timed(item, deadline=deadline)).output
+
+    async def submit_timed(self, item: I, *, deadline: float | None = None) -> Timed[O]:
+        """``submit``, returning the output with its queue and compute time."""
+        if not self._queue and not self._in_flight and 0 < self._compute_ewma_s < self.inline_below_s:
+            return self._compute_inline(item)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
         wait = self.load().estimated_wait_s
@@ -112,7 +131,7 @@ class DynamicBatcher(Generic[I, O]):
         if len(self._queue) >= self.max_queue or (self._compute_ewma_s > 0 and wait > budget):
             self._observer.on_rejected()
             raise QueueFull(max(wait, 0.001))
-        pending: _Pending[I, O] = _Pending(item, asyncio.get_running_loop().create_future(), deadline)
+        pending: _Pending[I, O] = _Pending(item, asyncio.get_running_loop().create_future(), deadline, time.monotonic())
         self._queue.append(pending)
         self._wakeup.set()
         return await pending.future
@@ -167,10 +186,20 @@ class DynamicBatcher(Generic[I, O]):
                 continue
             finally:
                 self._in_flight = 0
-            compute_s = time.monotonic() - started
-            self._compute_ewma_s = compute_s if not self._compute_ewma_s else 0.8 * self._compute_ewma_s + 0.2 * compute_s
-            self._observer.on_batch(len(batch), [started - p.enqueued for p in batch], compute_s)
+            compute_s = self._computed(started, [p.enqueued for p in batch])
             for pending, output in zip(batch, outputs, strict=True):
                 if not pending.future.done():
-                    pending.future.set_result(output)
+                    pending.future.set_result(Timed(output, started - pending.enqueued, compute_s))
 
+    def _compute_inline(self, item: I) -> Timed[O]:
+        """One call on an idle batcher whose model is cheap: computed now, in the caller."""
+        started = time.monotonic()
+        output = self._run([item])[0]
+        return Timed(output, 0.0, self._computed(started, [started]))
+
+    def _computed(self, started: float, enqueued: list[float]) -> float:
+        """Record a batch that began computing at ``started``; returns its compute seconds."""
+        compute_s = time.monotonic() - started
+        self._compute_ewma_s = compute_s if not self._compute_ewma_s else 0.8 * self._compute_ewma_s + 0.2 * compute_s
+        self._observer.on_batch(len(enqueued), [started - at for at in enqueued], compute_s)
+        return compute_s

@@ -32,10 +32,13 @@ class ServerMetrics:
     def observer(self, model: str) -> BatchObserver:
         """Batcher hooks that record into this registry under ``model``."""
 
+        batch_size, queue_seconds, compute_seconds = (histogram.labels(model) for histogram in
+                                                      (self.batch_size, self.queue_seconds, self.compute_seconds))
+
         def on_batch(size: int, queue_s: Sequence[float], compute_s: float) -> None:
-            self.batch_size.labels(model).observe(size)
+            batch_size.observe(size)
             for waited in queue_s:
-                self.queue_seconds.labels(model).observe(waited)
-            self.compute_seconds.labels(model).observe(compute_s)
+                queue_seconds.observe(waited)
+            compute_seconds.observe(compute_s)
 
         return BatchObserver(on_batch=on_batch, on_expired=self.expired.labels(model).inc, on_rejected=self.rejected.labels(model).inc)

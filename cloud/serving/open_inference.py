@@ -146,7 +146,7 @@ class OpenInferenceService(v2_grpc.GRPCInferenceServiceServicer):
         except Refusal as refusal:
             metrics.requests.labels(method, refusal.code.name).inc()
             await refusal.abort(context)
-        scores = np.stack([np.asarray(scores, np.float32) for scores, _ in results])  # type: ignore[misc]
+        scores = np.stack([np.asarray(timed.output, np.float32) for timed in results])  # type: ignore[union-attr]
         metrics.requests.labels(method, "OK").inc()
         return v2.ModelInferResponse(
             model_name=MODEL_NAME, model_version=models.version, id=request.id,

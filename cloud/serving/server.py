@@ -24,6 +24,7 @@ from cloud.serving.repository import ModelRepository
 from cloud.serving.runtime import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
 from cloud.serving.settings import ServeSettings
+from core.rpc_guard import MalformedRequestGuard
 from core.signals import until_stopped
 from protos.kserve import grpc_predict_v2_pb2, grpc_predict_v2_pb2_grpc
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
@@ -34,10 +35,12 @@ OPEN_INFERENCE_NAME = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInfer
 
 
 def in_flight_limit(max_queue: int, max_batch_size: int) -> int:
-    """Calls gRPC lets in at once. Past it gRPC itself answers RESOURCE_EXHAUSTED (no hint) before any
-    Python runs: under overload a call then waits in at most this bound, not for the event loop to reach
-    it, so it is shed at once instead of running into its deadline. Admission in the batcher sheds
-    first, with a retry hint; the margin covers the batch in compute and calls being answered."""
+    """Calls gRPC lets into Python at once: the queue's capacity, a batch in compute and a batch being
+    answered. Past it grpc.aio answers RESOURCE_EXHAUSTED (no hint) in its Cython layer without running a
+    handler; the handler's admission (queue length, estimated wait) sheds, with a retry hint, only what
+    this bound lets through. It cannot help once arrivals saturate the event loop's CPU: calls then wait
+    inside gRPC's core before the loop takes them, and a call shed here costs about what a bare echo
+    does (README, cloud server figures)."""
     return max_queue + 2 * max_batch_size
 
 
@@ -86,7 +89,9 @@ async def start_server(settings: ServeSettings) -> RunningServer:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1)]  # workers share the port
-    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size))
+    malformed = MalformedRequestGuard(lambda method: metrics.requests.labels(method.rpartition("/")[2], "INVALID_ARGUMENT").inc())
+    server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size),
+                             interceptors=[malformed])
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
                                  max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_budget_s=settings.min_budget_ms / 1000)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 import numpy as np
 
-from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull
+from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull, Timed
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository, UnknownVersion
 from cloud.serving.runtime import ServingModels
@@ -25,24 +25,25 @@ from protos.v1 import cloud_pb2, cloud_pb2_grpc, common_pb2
 T = TypeVar("T", RerankInput, FullInput)
 
 
-def _by_model(items: list[T], run: Callable[[list[T]], list[np.ndarray]]) -> list[tuple[np.ndarray, float]]:
-    """Run a mixed batch per model version (pinned requests may differ), keeping order; each result
-    comes with the seconds its model call took."""
+def _by_model(items: list[T], run: Callable[[list[T]], list[np.ndarray]]) -> list[np.ndarray]:
+    """Run a mixed batch per model version (pinned requests may differ), keeping order."""
+    if all(item.models is items[0].models for item in items):
+        return run(items)
     groups: dict[int, list[int]] = defaultdict(list)
     for index, item in enumerate(items):
         groups[id(item.models)].append(index)
-    out: list[tuple[np.ndarray, float]] = [(np.empty(0), 0.0)] * len(items)
+    out: list[np.ndarray] = [np.empty(0)] * len(items)
     for indices in groups.values():
-        started = time.perf_counter()
-        results = run([items[i] for i in indices])
-        seconds = time.perf_counter() - started
-        for index, result in zip(indices, results, strict=True):
-            out[index] = (result, seconds)
+        for index, result in zip(indices, run([items[i] for i in indices]), strict=True):
+            out[index] = result
     return out
 
 
 def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
     models = items[0].models
+    if len(items) == 1:  # a lone call: its own arrays are the batch
+        item = items[0]
+        return [models.rerank(item.user[None], item.ids[None], item.edge_scores[None], np.array([item.unix_time_s]))[0]]
     width = max(len(item.ids) for item in items)
     ids = np.zeros((len(items), width), np.int32)
     scores = np.zeros((len(items), width), np.float32)
@@ -62,6 +63,8 @@ def _full_batch(items: list[FullInput]) -> list[np.ndarray]:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best scores, best first (stable on ties)."""
+    if len(scores) <= 256:  # a candidate list: one sort is cheaper than a partition and a sort
+        return np.argsort(-scores, kind="stable")[:k]
     part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return part[np.argsort(-scores[part], kind="stable")]
 
@@ -90,13 +93,14 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
         self.min_budget_s = min_budget_s
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
-        self.rerank_batcher: DynamicBatcher[RerankInput, tuple[np.ndarray, float]] = DynamicBatcher(
+        self.rerank_batcher: DynamicBatcher[RerankInput, np.ndarray] = DynamicBatcher(
             lambda items: _by_model(items, _rerank_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
             max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, observer=metrics.observer("reranker"))
-        self.full_batcher: DynamicBatcher[FullInput, tuple[np.ndarray, float]] = DynamicBatcher(
+        self.full_batcher: DynamicBatcher[FullInput, np.ndarray] = DynamicBatcher(
             lambda items: _by_model(items, _full_batch), max_batch_size=max_batch_size, max_delay_s=max_delay_s,
             max_queue=max_queue, max_queue_wait_s=max_queue_wait_s, observer=metrics.observer("teacher"))
         self.draining = False
+        self._answered = {method: metrics.requests.labels(method, "OK") for method in ("Rerank", "RankFull")}
 
     async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Split route."""
@@ -132,11 +136,11 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
         return models, None if remaining is None else time.monotonic() + remaining
 
     @staticmethod
-    async def compute(batcher: DynamicBatcher[Any, tuple[np.ndarray, float]], item: Any, deadline: float | None) -> tuple[np.ndarray, float]:
-        """Run one validated item through its batcher: (model output, compute seconds); raises Refusal with
-        the status code that says why it could not run."""
+    async def compute(batcher: DynamicBatcher[Any, np.ndarray], item: Any, deadline: float | None) -> Timed[np.ndarray]:
+        """Run one validated item through its batcher: the model output with its queue and compute time;
+        raises Refusal with the status code that says why it could not run."""
         try:
-            return await batcher.submit(item, deadline=deadline)
+            return await batcher.submit_timed(item, deadline=deadline)
         except QueueFull as err:
             raise Refusal(grpc.StatusCode.RESOURCE_EXHAUSTED, f"overloaded: {err}",
                           (("retry-after-ms", str(max(1, round(err.retry_after_s * 1000)))),)) from None
@@ -146,7 +150,7 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
             raise Refusal(grpc.StatusCode.INTERNAL, f"model call failed: {type(err).__name__}: {err}") from err
 
     async def _serve(self, method: str, request: Any, context: grpc.aio.ServicerContext, validate: Callable[..., Any],
-                     batcher: DynamicBatcher[Any, tuple[np.ndarray, float]], answer: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]]
+                     batcher: DynamicBatcher[Any, np.ndarray], answer: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]]
                      ) -> cloud_pb2.CloudRankResponse:
         try:
             models, deadline = self.admit(context, request.model_version)
@@ -154,17 +158,15 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
                 item = validate(request, models, max_bytes=self.max_request_bytes)
             except InvalidRequest as err:
                 raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
-            queued = time.monotonic()
-            scores, compute_s = await self.compute(batcher, item, deadline)
+            timed = await self.compute(batcher, item, deadline)
         except Refusal as refusal:
             self.metrics.requests.labels(method, refusal.code.name).inc()
             await refusal.abort(context)
-        done = time.monotonic()
-        ids, values = answer(item, scores)
+        ids, values = answer(item, timed.output)
         load = batcher.load()
-        self.metrics.requests.labels(method, "OK").inc()
+        self._answered[method].inc()
         return cloud_pb2.CloudRankResponse(
             item_ids=ids.tolist(), scores=np.asarray(values, np.float32).tolist(), model_version=models.version,
             load=common_pb2.LoadHint(queue_depth=load.queue_depth, estimated_wait_ms=load.estimated_wait_s * 1000,
                                      queue_capacity=load.queue_capacity),
-            queue_ms=max(done - queued - compute_s, 0.0) * 1000, compute_ms=compute_s * 1000)
+            queue_ms=timed.queue_s * 1000, compute_ms=timed.compute_s * 1000)

@@ -8,7 +8,7 @@ import numpy as np
 
 from cloud.serving.runtime import ServingModels
 from core.codec import CodecError, decode, decode_ids
-from core.features import history_arrays, request_context
+from core.features import MAX_UNIX_TIME_S, history_arrays, request_context
 from protos.v1 import cloud_pb2
 
 
@@ -74,7 +74,9 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest("edge_scores contain NaN or infinite values")
     if request.k < 1 or request.k > len(ids):
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
-    return RerankInput(models, user, ids.astype(np.int32), scores, int(request.unix_time_s), int(request.k))
+    if not 0 <= request.unix_time_s <= MAX_UNIX_TIME_S:
+        raise InvalidRequest(f"unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {request.unix_time_s}")
+    return RerankInput(models, user, ids.astype(np.int32, copy=False), scores, int(request.unix_time_s), int(request.k))
 
 
 def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +84,7 @@ def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tupl
     if not request.HasField("compact_candidates"):
         if not request.candidate_ids:
             raise InvalidRequest("no candidate_ids: a split call reranks the edge candidates")
-        return np.asarray(request.candidate_ids, np.int64), np.asarray(request.edge_scores, np.float32)
+        return np.array(request.candidate_ids, np.int64), np.array(request.edge_scores, np.float32)
     if request.candidate_ids or request.edge_scores:
         raise InvalidRequest("send candidate_ids + edge_scores or compact_candidates, not both")
     compact = request.compact_candidates

@@ -26,7 +26,7 @@ class DeviceState(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., online: _Optional[bool] = ..., model_version: _Optional[str] = ..., profile: _Optional[str] = ..., policy: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., config_revision: _Optional[int] = ...) -> None: ...
 
 class Telemetry(_message.Message):
-    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version", "sent_at_s", "dropped_before")
+    __slots__ = ("device_id", "seq", "unix_time_s", "requests_local", "requests_split", "requests_cloud", "degraded", "errors", "cloud_bytes_up", "cloud_bytes_down", "latency_bucket_counts", "latency_bucket_bounds_us", "energy_joules", "model_version", "sent_at_s", "dropped_before", "malformed_received")
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     UNIX_TIME_S_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class Telemetry(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     SENT_AT_S_FIELD_NUMBER: _ClassVar[int]
     DROPPED_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    MALFORMED_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     device_id: str
     seq: int
     unix_time_s: int
@@ -59,7 +60,8 @@ class Telemetry(_message.Message):
     model_version: str
     sent_at_s: float
     dropped_before: int
-    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ...) -> None: ...
+    malformed_received: int
+    def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ..., malformed_received: _Optional[int] = ...) -> None: ...
 
 class DeviceConfig(_message.Message):
     __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version", "cloud_timeout_ms")

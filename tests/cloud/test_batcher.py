@@ -90,3 +90,39 @@ def test_model_errors_reach_every_caller_of_the_batch() -> None:
         await batcher.close()
 
     asyncio.run(main())
+
+
+def test_compute_is_timed_once_and_reaches_callers_and_metrics() -> None:
+    observed: list[tuple[int, float]] = []
+
+    def run(items: list[int]) -> list[int]:
+        time.sleep(0.02)
+        return items
+
+    async def main() -> list[float]:
+        batcher = DynamicBatcher(run, max_batch_size=4, max_delay_s=0.001,
+                                 observer=BatchObserver(on_batch=lambda n, q, c: observed.append((n, c))))
+        timed = await asyncio.gather(*(batcher.submit_timed(i) for i in range(4)))
+        await batcher.close()
+        assert [t.output for t in timed] == [0, 1, 2, 3]
+        return [t.compute_s for t in timed]
+
+    computes = asyncio.run(main())
+    assert all(c >= 0.02 for c in computes)
+    assert sorted({c for _, c in observed}) == sorted(set(computes)), "callers and metrics saw different compute times"
+
+
+def test_an_idle_batcher_runs_a_cheap_call_in_its_caller() -> None:
+    batches: list[int] = []
+
+    async def main() -> None:
+        batcher = DynamicBatcher(lambda items: items, inline_below_s=1.0, observer=BatchObserver(on_batch=lambda n, q, c: batches.append(n)))
+        await batcher.submit(0)  # the first batch measures the model
+        assert batcher._task is not None
+        served_by_loop = len(batches)
+        timed = await batcher.submit_timed(1)
+        assert timed.output == 1 and timed.queue_s == 0.0 and timed.compute_s >= 0
+        assert len(batches) == served_by_loop + 1  # recorded like any batch
+        await batcher.close()
+
+    asyncio.run(main())

@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cloud.serving.runtime import ServingModels
-from cloud.serving.server import ServeSettings
+from cloud.serving.server import ServeSettings, in_flight_limit
 from core.codec import FLOAT32, INT8, encode
 from protos.v1 import cloud_pb2
 from tests.cloud.server_thread import ServerThread
@@ -179,6 +179,33 @@ def test_overload_sheds_with_retry_hint(repository: Path) -> None:
         tight.close()
 
 
+def test_excess_calls_are_shed_before_any_handler_and_none_hang(repository: Path) -> None:
+    """Past the concurrency bound (from the queue's capacity) gRPC itself answers RESOURCE_EXHAUSTED
+    without running a handler; the handler sheds, with a retry hint, only what the bound lets in; every
+    call ends answered or shed, none runs into its deadline or is cancelled."""
+    settings = ServeSettings(repository=repository, port=0, max_queue=2, max_batch_size=1, max_delay_ms=0.0)
+    bound = in_flight_limit(settings.max_queue, settings.max_batch_size)
+    tight = ServerThread(settings)
+    try:
+        rng = np.random.default_rng(7)
+        requests = [_split_request(tight.running.repository.current, rng) for _ in range(200)]
+        outcomes = []
+        for future in [tight.stub.Rerank.future(r, timeout=30) for r in requests]:
+            try:
+                future.result()
+                outcomes.append(("OK", False))
+            except grpc.RpcError as err:
+                outcomes.append((err.code().name, any(k == "retry-after-ms" for k, _ in err.trailing_metadata() or ())))
+        codes = {code for code, _ in outcomes}
+        assert codes <= {"OK", "RESOURCE_EXHAUSTED"}, f"calls hung or failed: {codes}"
+        handled = sum(sample.value for family in tight.running.metrics.requests.collect() for sample in family.samples
+                      if sample.name.endswith("_total") and sample.labels["method"] == "Rerank")
+        before_handler = [hinted for code, hinted in outcomes if code == "RESOURCE_EXHAUSTED" and not hinted]
+        assert before_handler, f"nothing was shed before a handler ran (bound {bound}, 200 calls at once)"
+        assert handled == len(outcomes) - len(before_handler), "a call shed by gRPC's bound reached a handler"
+        assert any(hinted for _, hinted in outcomes), "the handler shed nothing: the bound lets in more than the queue takes"
+    finally:
+        tight.close()
 
 
 def test_compact_candidates_rerank_like_plain_lists_and_bad_ones_are_refused(server: ServerThread) -> None:

@@ -37,6 +37,7 @@ def test_sizes_are_a_quarter_and_an_eighth() -> None:
     ({"dim": 9}, "needs 9 bytes"),
     ({"encoding": 99}, "unknown embedding encoding"),
     ({"dim": 0}, "dim must be positive"),
+    ({"scale": 3e38}, "overflows float32"),  # found by fuzzing the cloud server: it decoded to inf and answered NaN scores
 ])
 def test_malformed_messages_are_rejected(change: dict, message: str) -> None:
     proto = encode(np.ones(8, np.float32), INT8).to_proto()

@@ -1,11 +1,13 @@
-"""A real mosquitto for the fleet tests: per-device passwords, the shipped ACL, persistence; it can be
-killed (SIGKILL) and started again on the same port."""
+"""A real mosquitto for the fleet tests: per-device passwords and TLS client certificates, the shipped
+ACL, persistence, dropped to the ``mosquitto`` user when the tests run as root; it can be killed (SIGKILL)
+and started again on the same ports."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,16 +18,17 @@ from devices.broker import write_mosquitto_config
 from devices.mqtt import BrokerAddress
 from splitrank.ports import free_port
 
-PASSWORD = "secret"
+PASSWORD = "pw-7Hq2-not-in-logs"
 
 
 class Mosquitto:
     """A mosquitto process for the devices ``device-00`` .. ``device-NN`` and the ``manager``."""
 
     def __init__(self, directory: Path, devices: int = 40) -> None:
-        self.port = free_port()
+        self.directory = directory
+        self.port, self.tls_port = free_port(), free_port()
         users = {"manager": PASSWORD, **{f"device-{i:02d}": PASSWORD for i in range(devices)}}
-        self.conf = write_mosquitto_config(directory, port=self.port, users=users)
+        self.conf = write_mosquitto_config(directory, port=self.port, users=users, tls_port=self.tls_port)
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
 
@@ -36,8 +39,10 @@ class Mosquitto:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
+            if self.process.poll() is not None:
+                break
             time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode() if self.process.stderr else ''}")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -52,11 +57,20 @@ class Mosquitto:
     def address(self, user: str) -> BrokerAddress:
         return BrokerAddress("127.0.0.1", self.port, username=user, password=PASSWORD, protocol="5")
 
+    def tls_address(self, certificate_of: str, *, ca_file: str | None = None) -> BrokerAddress:
+        """Log in over TLS with the client certificate issued to ``certificate_of`` (no password)."""
+        clients = self.directory / "clients"
+        return BrokerAddress("localhost", self.tls_port, protocol="5", tls_ca_file=ca_file or str(self.directory / "ca" / "ca.pem"),
+                             tls_cert_file=str(clients / f"{certificate_of}.pem"), tls_key_file=str(clients / f"{certificate_of}.key"))
+
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+def mosquitto() -> Iterator[Mosquitto]:
     if shutil.which("mosquitto") is None:
         pytest.fail("mosquitto is not installed; .ci/run installs it (apt install mosquitto)")
-    broker = Mosquitto(tmp_path / "broker")
+    # not under pytest's tmp_path: run as root, mosquitto drops to its own user, which cannot enter pytest's 0700 folders
+    directory = Path(tempfile.mkdtemp(prefix="splitrank-broker-"))
+    broker = Mosquitto(directory)
     yield broker
     broker.stop()
+    shutil.rmtree(directory, ignore_errors=True)

@@ -33,6 +33,12 @@ def test_fleet_commands(mosquitto: Mosquitto, tiny_bundle: Path, tmp_path: Path)
         assert status.exit_code == 0, status.output
         (row,) = json.loads(status.output)
         assert row["device_id"] == "device-00" and row["online"] and row["model_version"] == tiny_bundle.name
+        clients = mosquitto.directory / "clients"
+        over_tls = runner.invoke(main, ["fleet", "status", "--broker", f"localhost:{mosquitto.tls_port}", "--tls-ca",
+                                        str(mosquitto.directory / "ca" / "ca.pem"), "--tls-cert", str(clients / "manager.pem"),
+                                        "--tls-key", str(clients / "manager.key"), "--wait", "1", "--format", "json"])
+        assert over_tls.exit_code == 0, over_tls.output
+        assert [r["device_id"] for r in json.loads(over_tls.output)] == ["device-00"]
         assert runner.invoke(main, ["fleet", "config", *broker, "device-00", "--policy", "split"]).exit_code == 0
         deadline = time.monotonic() + 10
         while device.runtime.policy() != "split" and time.monotonic() < deadline:
@@ -51,3 +57,24 @@ def test_fleet_commands(mosquitto: Mosquitto, tiny_bundle: Path, tmp_path: Path)
         device.fleet.stop()
     wrong = runner.invoke(main, ["fleet", "status", "--broker", f"127.0.0.1:{mosquitto.port}", "--password", "wrong", "--wait", "0"])
     assert wrong.exit_code != 0 and "no MQTT broker answered" in wrong.output
+
+
+def test_broker_writes_a_mosquitto_setup_with_tls() -> None:
+    import shutil
+    import tempfile
+
+    directory = Path(tempfile.mkdtemp(prefix="splitrank-broker-cli-"))  # in /tmp: the mosquitto user can reach it when run as root
+    try:
+        result = CliRunner().invoke(main, ["broker", "--mosquitto-config", str(directory), "--devices", "2", "--port", "18931",
+                                           "--tls-port", "18932"])
+        assert result.exit_code == 0, result.output
+        conf = (directory / "mosquitto.conf").read_text()
+        assert "listener 18932 127.0.0.1" in conf and "require_certificate true" in conf and "use_identity_as_username true" in conf
+        assert "autosave_on_changes true" in conf and "\nuser mosquitto\n" in conf
+        for name in ("manager", "device-00", "device-01"):
+            assert (directory / "clients" / f"{name}.pem").is_file()
+            assert (directory / "clients" / f"{name}.key").stat().st_mode & 0o077 == 0
+        assert (directory / "credentials.json").stat().st_mode & 0o077 == 0 and (directory / "ca" / "ca.key").stat().st_mode & 0o077 == 0
+        assert set(json.loads((directory / "credentials.json").read_text())) == {"manager", "device-00", "device-01"}
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

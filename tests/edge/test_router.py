@@ -96,3 +96,11 @@ def test_parse_endpoints() -> None:
         Endpoint("private", "10.0.0.5:50051", 0.00001), Endpoint("public", "cloud.example:443", 0.00004)]
     with pytest.raises(ValueError, match="host:port"):
         parse_endpoints("bad")
+
+
+@pytest.mark.parametrize("field", ["budget_usd_per_hour", "cloud_timeout_ms", "target_cloud_fraction", "latency_margin_ms"])
+def test_nan_in_a_pushed_config_is_refused_and_the_old_config_stays(field: str) -> None:
+    router = Router(RouterConfig(policy="threshold"), None)
+    with pytest.raises(ValueError):
+        router.update(**{field: float("nan")})
+    assert router.config == RouterConfig(policy="threshold")
