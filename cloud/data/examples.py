@@ -13,7 +13,7 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import islice, takewhile
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -173,7 +173,11 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
             entry[1] += 1.0
         # Items had at this moment go last, so iterating from the end yields them first and, among them, the
         # items the customer first had earliest (the history keeps those when a basket spills over history_len).
-        same_time = [it for it, _ in takewhile(lambda kv, now=now: kv[1][0] == now, reversed(state.items()))]
+        same_time = []
+        for it, (last, _) in reversed(state.items()):
+            if last != now:
+                break
+            same_time.append(it)
         for it in sorted(set(same_time) | set(items.tolist()), key=first_seen.__getitem__, reverse=True):
             state.move_to_end(it)
         last_day, n_baskets = now, n_baskets + 1
