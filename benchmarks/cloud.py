@@ -22,13 +22,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +38,7 @@ from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
 from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, port_open
 
 
 @dataclass(frozen=True)
@@ -67,30 +66,18 @@ class BenchServer:
 
 
 @contextmanager
-def server_process(repository: Path, *extra: str, cores: frozenset[int], workers: int = 1) -> Iterator[BenchServer]:
-    """Start ``workers`` benchmark server processes on one port, pinned to ``cores``."""
-    processes: list[subprocess.Popen[str]] = []
-    port, metrics_ports = 0, []
-    with tempfile.TemporaryFile("w+") as errors:
-        try:
-            for _ in range(workers):
-                metrics_ports.append(free_port())
-                process = subprocess.Popen([sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
-                                            "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_ports[-1]), *extra],
-                                           stdout=subprocess.PIPE, stderr=errors, text=True)
-                processes.append(process)
-                line = process.stdout.readline() if process.stdout else ""
-                if not line.startswith("READY"):
-                    process.wait(10)
-                    errors.seek(0)
-                    raise RuntimeError(f"benchmark server did not start: {errors.read()[-2000:]}")
-                port = int(line.split()[1])
-            yield BenchServer(port, tuple(p.pid for p in processes), tuple(metrics_ports))
-        finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(10)
+def server_process(repository: Path, *extra: str, cores: frozenset[int] = frozenset(), workers: int = 1) -> Iterator[BenchServer]:
+    """Start ``workers`` benchmark server processes on one port (SO_REUSEPORT), pinned to ``cores`` (empty: not
+    pinned); yields once every one serves (its metrics port answers only then)."""
+    port, metrics_ports = free_port(), tuple(free_port() for _ in range(workers))
+    with ExitStack() as stack:
+        servers = []
+        for metrics_port in metrics_ports:
+            server = stack.enter_context(ManagedProcess(
+                [sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
+                 "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server"))
+            servers.append(server.wait_ready(lambda metrics_port=metrics_port: port_open(metrics_port), timeout_s=300))
+        yield BenchServer(port, tuple(server.pid for server in servers), metrics_ports)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Server process for ``splitrank bench cloud``: the real CloudRanker service, with the real models
 or a trivial one (to measure the serving overhead), plus a bare echo method on the same grpc.aio
-server for the baseline, pinned to the cores it is given. Prints ``READY <port>`` when listening.
-Batch sizes are read from its Prometheus metrics (``--metrics-port``). Benchmarks only."""
+server for the baseline, pinned to the cores it is given. Its Prometheus metrics (``--metrics-port``) answer once it
+serves: that is how a benchmark knows it is up, and where it reads batch sizes. Benchmarks only."""
 
 from __future__ import annotations
 
@@ -74,13 +74,12 @@ async def main() -> None:
     handler = grpc.method_handlers_generic_handler("splitrank.bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo),
                                                                             "Tune": grpc.unary_unary_rpc_method_handler(tune)})
     server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    server.add_insecure_port(f"127.0.0.1:{args.port}")
+    await server.start()
     if args.metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    await server.start()
-    print(f"READY {port}", flush=True)
     await server.wait_for_termination()
 
 

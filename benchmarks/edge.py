@@ -15,8 +15,6 @@ call's payload and what its compression costs in NDCG@10, on the real test split
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,13 +27,13 @@ import numpy as np
 
 from benchmarks.cloud import server_process
 from benchmarks.cloud_server import ECHO_METHOD
-from cloud.data.examples import Examples
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import FLOAT32, INT4, INT8, encode, encode_ids
 from protos.v1 import cloud_pb2
-from splitrank.client import Client, build_request
+from splitrank.client import Client
 from splitrank.ports import free_port
-from splitrank.reports.replay import Replay
+from splitrank.processes import ManagedProcess, agent_ready, splitrank_command
+from splitrank.reports.replay import Replay, sdk_history
 
 
 @contextmanager
@@ -44,39 +42,21 @@ def agent_process(bundle: Path, *args: str) -> Iterator[tuple[str, str]]:
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         socket_path = str(Path(folder) / "agent.sock")
-        process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", "run-agent", "--repository", str(bundle), "--port", str(port),
-                                    "--unix-socket", socket_path, "--log-level", "WARNING", *args], stderr=subprocess.PIPE, text=True)
         tcp = f"127.0.0.1:{port}"
-        try:
-            with Client(tcp) as client:
-                deadline = time.monotonic() + 60
-                while not client.wait_ready(1.0):
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"agent did not start: {process.stderr.read() if process.stderr else ''}")
+        with ManagedProcess(splitrank_command("run-agent", "--repository", str(bundle), "--port", str(port), "--unix-socket", socket_path,
+                                              "--log-level", "WARNING", *args), what="the agent") as agent:
+            agent.wait_ready(lambda: agent_ready(tcp), timeout_s=60)
             yield tcp, f"unix:{socket_path}"
-        finally:
-            process.terminate()
-            process.wait(10)
-
-
-def histories(examples: Examples, codes: list[str]) -> list[list[tuple[str, float, float]]]:
-    """Each example's history as the SDK takes it."""
-    out = []
-    for i in range(len(examples)):
-        valid = examples.hist_items[i] > 0
-        out.append([(codes[int(item)], float(a), float(c))
-                    for item, a, c in zip(examples.hist_items[i][valid], examples.hist_age[i][valid], examples.hist_count[i][valid], strict=True)])
-    return out
 
 
 def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:
     """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, and of a bare grpc.aio echo
     of the same request bytes (the floor any gRPC agent pays on this machine), interleaved; and the agent's own time."""
     times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
-    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_port, \
-            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
+    with agent_process(bundle, "--policy", "local") as (tcp, uds), server_process(bundle.parent, "--trivial") as echo_server, \
+            Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_server.port}") as echo_channel:
         echo = echo_channel.unary_unary(ECHO_METHOD)
-        payloads = [build_request(history, None, None, 10, None).SerializeToString() for history in requests]
+        payloads = [over_tcp.build_request(history, k=10).SerializeToString() for history in requests]
         for history in requests[:200]:
             over_tcp.rank(history, k=10, deadline_s=1)
             over_uds.rank(history, k=10, deadline_s=1)
@@ -86,7 +66,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
                 start = time.perf_counter()
                 answer = client.rank(requests[i % len(requests)], k=10, deadline_s=1)
                 times[name].append((time.perf_counter() - start) * 1000)
-                times["agent"].append(answer.timings["total_us"] / 1000)
+                times["agent"].append(answer.timings.total_us / 1000)
             start = time.perf_counter()
             echo(payloads[i % len(payloads)], timeout=1)
             times["echo"].append((time.perf_counter() - start) * 1000)
@@ -154,7 +134,7 @@ def run_edge_benchmark(bundle: Path, replayed: Replay, cloud: ServingModels, cod
                        progress: Any = print) -> dict[str, Any]:
     """All three measurements; returns the figures (the JSON of ``--format json``)."""
     progress(f"local route through the SDK, {calls} calls")
-    result: dict[str, Any] = {"bundle": str(bundle), **local_latency(bundle, histories(replayed.examples, codes), calls)}
+    result: dict[str, Any] = {"bundle": str(bundle), **local_latency(bundle, [sdk_history(replayed.examples, row, codes) for row in range(len(replayed.examples))], calls)}
     progress("split payload sizes")
     result.update(payload(replayed))
     progress("split NDCG@10 with float32, int8 and 4-bit payloads")

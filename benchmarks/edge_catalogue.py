@@ -39,21 +39,22 @@ def run_edge_catalogue_benchmark(sizes: Sequence[int], *, requests: int = 1000, 
                             rng.random((len(hist), len(CONTEXT_FEATURES))).astype(np.float32), np.zeros(len(hist), np.int32),
                             np.arange(len(hist) + 1, dtype=np.int64), np.ones(len(hist), np.int32))
         student = Student(StudentConfig(n, history_len=history_len))
-        student({name: getattr(examples, name)[:1] for name in ("hist_items", "hist_age", "hist_count", "context")})
-        student.set_prior(rng.random(n).astype(np.float32))
+        prior = rng.random(n).astype(np.float32)
+        student({**{name: getattr(examples, name)[:1] for name in ("hist_items", "hist_age", "hist_count", "context")},
+                 "trend": prior[None, :]})
         for fmt in FORMATS:
-            blob = convert(student, fmt, examples, samples=50)
+            blob = convert(student, fmt, examples, prior[None, :], samples=50)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "student.tflite"
                 path.write_bytes(blob)
                 before = _rss_mb()
                 step = EdgeStep(path, threads=1)
-                step.run(hist[0], examples.hist_age[0], examples.hist_count[0], examples.context[0])
+                step.run(hist[0], examples.hist_age[0], examples.hist_count[0], examples.context[0], prior)
                 memory = _rss_mb() - before
             times = []
             for i in range(requests):
                 start = time.perf_counter_ns()
-                step.run(hist[i], examples.hist_age[i], examples.hist_count[i], examples.context[i])
+                step.run(hist[i], examples.hist_age[i], examples.hist_count[i], examples.context[i], prior)
                 times.append(time.perf_counter_ns() - start)
             micros = np.asarray(times[requests // 10 :]) / 1000.0
             rows.append({"items": n, "format": fmt, "file_bytes": len(blob), "memory_mb": memory,

@@ -22,7 +22,7 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
     """Time both engines on the same inputs, interleaved in one run; returns p50/p99 and the ratio."""
 
     from cloud.models.student import Student, StudentConfig, edge_model
-    from core.edge_step import EdgeStep
+    from core.edge_step import PRIOR_INPUT, EdgeStep
 
     manifest = load_manifest(bundle)
     config = StudentConfig(**manifest.models["student"])
@@ -33,7 +33,8 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
     inputs = {"hist_items": hist, "hist_age": rng.exponential(60, hist.shape).astype(np.float32),
               "hist_count": rng.integers(1, 5, hist.shape).astype(np.float32),
               "context": rng.random((requests, config.context_dim)).astype(np.float32)}
-    student({k: v[:1] for k, v in inputs.items()})
+    prior = np.load(bundle / "edge" / "prior.npy").astype(np.float32)[None, :]  # the release day's, as a device starts with
+    student({**{k: v[:1] for k, v in inputs.items()}, "trend": prior})
     student.load_weights(bundle / "cloud" / "student.weights.h5")
     eager = edge_model(student)
     step = EdgeStep(bundle / "edge" / f"student_{fmt}.tflite", threads=1)
@@ -42,10 +43,10 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
     for i in range(requests):
         one = {k: v[i] for k, v in inputs.items()}
         start = time.perf_counter_ns()
-        step.run(one["hist_items"], one["hist_age"], one["hist_count"], one["context"])
+        step.run(one["hist_items"], one["hist_age"], one["hist_count"], one["context"], prior)
         tflite_ns.append(time.perf_counter_ns() - start)
         if i % keras_every == 0:
-            batch = {k: v[i : i + 1] for k, v in inputs.items()}
+            batch = {**{k: v[i : i + 1] for k, v in inputs.items()}, PRIOR_INPUT: prior}
             start = time.perf_counter_ns()
             eager(batch)
             keras_ns.append(time.perf_counter_ns() - start)

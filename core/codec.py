@@ -31,7 +31,7 @@ class CodecError(ValueError):
 class Encoded:
     """An encoded vector, as it travels in ``QuantizedEmbedding``."""
 
-    encoding: int
+    encoding: cloud_pb2.EmbeddingEncoding
     dim: int
     scale: float
     values: bytes
@@ -41,7 +41,7 @@ class Encoded:
         return cloud_pb2.QuantizedEmbedding(encoding=self.encoding, dim=self.dim, scale=self.scale, values=self.values)
 
 
-def encode(vector: np.ndarray, encoding: int = INT8) -> Encoded:
+def encode(vector: np.ndarray, encoding: cloud_pb2.EmbeddingEncoding = INT8) -> Encoded:
     """Quantize a float vector."""
     x = np.asarray(vector, np.float32).ravel()
     if encoding == FLOAT32:

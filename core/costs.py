@@ -87,6 +87,16 @@ def request_cost(prices: Prices, *, cloud_compute_s: float, bytes_up: float, byt
     return RequestCost(hardware, energy, (hardware + energy) * prices.operations_overhead, egress, device)
 
 
+def push_cost_per_request(prices: Prices, *, push_bytes: float, compute_s: float, devices: int, requests_per_device: float) -> RequestCost:
+    """The freshness push, amortized: one push (``push_bytes`` to each of ``devices``, ``compute_s`` of one CPU
+    core to compute and sign it) shared by the ``requests_per_device`` each device answers before the next push."""
+    requests = max(devices * requests_per_device, 1.0)
+    hardware = compute_s * prices.cpu_core_usd_per_hour / 3600 / prices.utilization / requests
+    egress = push_bytes * devices / 1e9 * prices.egress_usd_per_gb / requests
+    device = push_bytes * prices.radio_joules_per_byte / max(requests_per_device, 1.0)
+    return RequestCost(hardware, 0.0, hardware * prices.operations_overhead, egress, device)
+
+
 def explain(prices: Prices, example: dict[str, Any]) -> list[str]:
     """Lines that walk through the cost of one example request, with the numbers used."""
     cost = request_cost(prices, **example)

@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-EDGE_INPUTS = ("hist_items", "hist_age", "hist_count", "context")
+REQUEST_INPUTS = ("hist_items", "hist_age", "hist_count", "context")
+"""What one request gives the edge step: the customer's padded history and the request context."""
+PRIOR_INPUT = "prior"
+"""The popularity prior, float32 [1, N] (item 0 is padding): the newest one the fleet pushed to the device."""
+EDGE_INPUTS = (*REQUEST_INPUTS, PRIOR_INPUT)
 EDGE_OUTPUTS = ("user_embedding", "candidate_ids", "candidate_scores")
 
 RUNTIMES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
@@ -84,14 +88,16 @@ class EdgeStep:
         self.context_dim = int(inputs["context"]["shape"][1])
         self.candidates = int(outputs["candidate_ids"]["shape"][1])
         self.embedding_dim = int(outputs["user_embedding"]["shape"][1])
+        self.prior_size = int(inputs[PRIOR_INPUT]["shape"][1])
 
-    def run(self, hist_items: np.ndarray, hist_age: np.ndarray, hist_count: np.ndarray, context: np.ndarray) -> EdgeResult:
-        """Inputs are one customer's padded history arrays [L] and context [C]."""
+    def run(self, hist_items: np.ndarray, hist_age: np.ndarray, hist_count: np.ndarray, context: np.ndarray, prior: np.ndarray) -> EdgeResult:
+        """Inputs are one customer's padded history arrays [L] and context [C], and the popularity prior [N] (float32)."""
         interp = self._interpreter
         interp.set_tensor(self._in[0], hist_items.reshape(1, -1).astype(np.int32, copy=False))
         interp.set_tensor(self._in[1], hist_age.reshape(1, -1).astype(np.float32, copy=False))
         interp.set_tensor(self._in[2], hist_count.reshape(1, -1).astype(np.float32, copy=False))
         interp.set_tensor(self._in[3], context.reshape(1, -1).astype(np.float32, copy=False))
+        interp.set_tensor(self._in[4], prior.reshape(1, -1).astype(np.float32, copy=False))
         interp.invoke()
         return EdgeResult(interp.get_tensor(self._out[0])[0].copy(), interp.get_tensor(self._out[1])[0].copy(),
                           interp.get_tensor(self._out[2])[0].copy())

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from core.errors import InvalidRequest
+
 MAX_UNIX_TIME_S = 253_402_300_799
 """The last second of the year 9999: later request times are refused, not converted into an overflow."""
 CONTEXT_FEATURES = ("weekday", "hour", "log_days_since_last", "log_baskets", "log_distinct")
@@ -27,35 +29,33 @@ def context_features(when: datetime, days_since_last_basket: float, previous_bas
     )
 
 
-def history_arrays(entries: Sequence[tuple[int, object, float, float]], history_len: int,
-                   error: type[Exception] = ValueError) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def history_arrays(entries: Sequence[tuple[int, object, float, float]], history_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Padded (item ids, age, count) arrays [history_len] of a request's history, most recent first, as the
     models read it; the device and the cloud check it the same way. Each entry is (catalogue index, the
     item as the request named it, age in days, count); entries past ``history_len`` are dropped. Raises
-    ``error`` naming the slot for a repeated item, a negative or non-finite age, or a count below 1."""
+    ``InvalidRequest`` naming the slot for a repeated item, a negative or non-finite age, or a count below 1."""
     items = np.zeros(history_len, np.int32)
     age = np.zeros(history_len, np.float32)
     count = np.zeros(history_len, np.float32)
     seen: set[int] = set()
     for slot, (index, named, age_days, baskets) in enumerate(entries[:history_len]):
         if index in seen:
-            raise error(f"history[{slot}].item_id {named!r} appears twice: send each item once with its count")
+            raise InvalidRequest(f"history[{slot}].item_id {named!r} appears twice: send each item once with its count")
         if not (math.isfinite(age_days) and age_days >= 0):
-            raise error(f"history[{slot}].age_days must be a finite number >= 0, got {age_days}")
+            raise InvalidRequest(f"history[{slot}].age_days must be a finite number >= 0, got {age_days}")
         if not (math.isfinite(baskets) and baskets >= 1):
-            raise error(f"history[{slot}].count must be >= 1, got {baskets}")
+            raise InvalidRequest(f"history[{slot}].count must be >= 1, got {baskets}")
         seen.add(index)
         items[slot], age[slot], count[slot] = index, age_days, baskets
     return items, age, count
 
 
-def request_context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int,
-                    error: type[Exception] = ValueError) -> np.ndarray:
-    """``context_features`` of a request as sent (time 0 = now); raises ``error`` for a request time outside
+def request_context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:
+    """``context_features`` of a request as sent (time 0 = now); raises ``InvalidRequest`` for a request time outside
     0..MAX_UNIX_TIME_S or a bad days_since_last_basket."""
     if not 0 <= unix_time_s <= MAX_UNIX_TIME_S:
-        raise error(f"context.unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {unix_time_s}")
+        raise InvalidRequest(f"context.unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {unix_time_s}")
     if not (math.isfinite(days_since_last_basket) and days_since_last_basket >= 0):
-        raise error(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
+        raise InvalidRequest(f"context.days_since_last_basket must be >= 0, got {days_since_last_basket}")
     when = datetime.fromtimestamp(unix_time_s, timezone.utc) if unix_time_s > 0 else datetime.now(timezone.utc)
     return context_features(when, days_since_last_basket, previous_baskets, distinct_items)

@@ -52,7 +52,7 @@ class GainModel:
         """Expected gain [B] of ``route`` over the local answer."""
         x = (np.atleast_2d(features) - np.asarray(self.mean)) / np.asarray(self.scale)
         w = np.asarray(self.weights[route])
-        return x @ w[:-1] + w[-1]
+        return np.asarray(x @ w[:-1] + w[-1], np.float64)
 
     def threshold_for(self, fraction: float, route: str = "split") -> float:
         """The predicted gain above which about ``fraction`` of validation requests lie."""

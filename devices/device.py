@@ -1,6 +1,7 @@
 """The device side of the fleet, running inside the edge agent: retained state with a last will,
-telemetry through the on-disk outbox, live config, and model releases verified, staged, swapped
-atomically, watched for a health window and rolled back by the device itself when they regress.
+telemetry through the on-disk outbox, live config, the freshness push (a signed popularity prior,
+applied live), and model releases verified, staged, swapped atomically, watched for a health window
+and rolled back by the device itself when they regress.
 
 Desired state (``config`` and ``models``) is retained at the broker, so a device that was offline
 catches up the moment it reconnects: the device shadow without a shadow service.
@@ -23,7 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from core.bundle import BundleError
+from core.prior import Prior, PriorRefused
 from devices import topics
+from devices.freshness import PRIOR_TOPIC, open_push
 from devices.model_slots import ModelSlots
 from devices.mqtt import BrokerAddress, MqttConnection
 from devices.outbox import Outbox
@@ -52,6 +55,8 @@ class DeviceRuntime(Protocol):
     def swap_model(self, bundle: Path) -> None: ...
     def probe(self) -> Health: ...
     def counters(self) -> dict[str, float]: ...
+    def prior(self) -> Prior: ...
+    def apply_prior(self, update: fleet_pb2.PriorUpdate) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class DeviceSettings:
     latency_regression: float = 3.0
     """Roll back when the new model's probe p50 exceeds this many times the previous model's."""
     max_outbox: int = 10_000
+    clock: Callable[[], float] = time.time
+    """The device's clock, for the age of its prior (a simulated one in the demo's replay)."""
 
 
 class FleetDevice:
@@ -81,6 +88,10 @@ class FleetDevice:
         self._failed_file = settings.state_dir / "failed_releases.json"
         self.failed_releases: set[str] = set(json.loads(self._failed_file.read_text())) if self._failed_file.is_file() else set()
         self.config_revision = 0
+        self.prior_refused = 0
+        """Prior pushes refused so far (the prior in use stays); ``prior_refused_reason`` says why the last one was."""
+        self.prior_refused_reason = ""
+        self._reported_refusals = 0
         self.malformed_received = 0
         """Config and model messages that did not parse (logged, acknowledged, dropped; reported in telemetry)."""
         offline = fleet_pb2.DeviceState(device_id=self.device_id, online=False, profile=settings.profile)
@@ -109,9 +120,7 @@ class FleetDevice:
         """Publish offline state, disconnect, stop threads (pending telemetry stays in the outbox)."""
         self._stop.set()
         if self.connection.connected.is_set():
-            state = fleet_pb2.DeviceState(device_id=self.device_id, online=False, model_version=self.runtime.model_version(),
-                                          profile=self.settings.profile, policy=self.runtime.policy(), unix_time_s=int(time.time()),
-                                          config_revision=self.config_revision)
+            state = self._state(online=False)
             self.connection.client.publish(self._topic("state"), state.SerializeToString(), qos=1, retain=True).wait_for_publish(2)
         self.connection.stop()
         self._worker.shutdown(wait=True, cancel_futures=True)
@@ -119,22 +128,29 @@ class FleetDevice:
     # --- connection -----------------------------------------------------------------------------
     def _on_connected(self) -> None:
         client = self.connection.client
-        client.subscribe([(self._topic("config"), 1), (self._topic("models"), 1)])
+        client.subscribe([(self._topic("config"), 1), (self._topic("models"), 1), (PRIOR_TOPIC, 1)])
         self.publish_state()
         with self._lock:
             self._in_flight.clear()
         self._flush_outbox()
 
+    def _state(self, *, online: bool) -> fleet_pb2.DeviceState:
+        prior = self.runtime.prior()
+        return fleet_pb2.DeviceState(device_id=self.device_id, online=online, model_version=self.runtime.model_version(),
+                                     profile=self.settings.profile, policy=self.runtime.policy(), unix_time_s=int(time.time()),
+                                     config_revision=self.config_revision, prior_version=prior.version, prior_day_unix_s=prior.day_unix_s,
+                                     prior_refused_reason=self.prior_refused_reason)
+
     def publish_state(self) -> None:
-        """Retained state: online, model, policy, applied config revision."""
-        state = fleet_pb2.DeviceState(device_id=self.device_id, online=True, model_version=self.runtime.model_version(),
-                                      profile=self.settings.profile, policy=self.runtime.policy(), unix_time_s=int(time.time()),
-                                      config_revision=self.config_revision)
-        self.connection.client.publish(self._topic("state"), state.SerializeToString(), qos=1, retain=True)
+        """Retained state: online, model, policy, applied config revision, the prior in use and the last refused push."""
+        self.connection.client.publish(self._topic("state"), self._state(online=True).SerializeToString(), qos=1, retain=True)
 
     def _on_message(self, client: object, userdata: object, message: object) -> None:
-        kind = topics.parse(message.topic)  # type: ignore[attr-defined]
         payload = bytes(message.payload)  # type: ignore[attr-defined]
+        if message.topic == PRIOR_TOPIC:  # type: ignore[attr-defined]
+            self._submit(self._apply_prior, payload)
+            return
+        kind = topics.parse(message.topic)  # type: ignore[attr-defined]
         if kind is None or kind[1] not in ("config", "models") or not payload:
             return
         try:
@@ -183,7 +199,11 @@ class FleetDevice:
         delta = {key: now.get(key, 0.0) - self._last_counters.get(key, 0.0) for key in now}
         self._last_counters = now
         seq = self.outbox.next_seq()
+        prior, refused = self.runtime.prior(), self.prior_refused - self._reported_refusals
+        self._reported_refusals = self.prior_refused
         message = fleet_pb2.Telemetry(
+            prior_version=prior.version, prior_day_unix_s=prior.day_unix_s, prior_age_days=prior.age_days(self.settings.clock()),
+            prior_refused=refused, prior_refused_reason=self.prior_refused_reason if refused else "",
             device_id=self.device_id, seq=seq, unix_time_s=int(time.time()), sent_at_s=time.time(), model_version=self.runtime.model_version(),
             requests_local=int(delta.get("local", 0)), requests_split=int(delta.get("split", 0)), requests_cloud=int(delta.get("cloud", 0)),
             degraded=int(delta.get("degraded", 0)), errors=int(delta.get("errors", 0)), cloud_bytes_up=int(delta.get("bytes_up", 0)),
@@ -223,6 +243,23 @@ class FleetDevice:
             log.error("device %s refused config revision %d: %s", self.device_id, config.revision, err)
             return
         self.config_revision = config.revision
+        self.publish_state()
+
+    # --- freshness push -------------------------------------------------------------------------
+    def _apply_prior(self, payload: bytes) -> None:
+        """Verify and apply a prior push live; refuse it (and say why in the log, telemetry and state) when it is
+        unsigned, tampered with, truncated, older than the prior in use or out of order."""
+        if not payload:  # the retained push was cleared
+            return
+        try:
+            applied = self.runtime.apply_prior(open_push(payload, self.settings.public_key))
+        except PriorRefused as err:
+            self.prior_refused += 1
+            self.prior_refused_reason = str(err)
+            log.warning("device %s refused a prior push, keeping version %d: %s", self.device_id, self.runtime.prior().version, err)
+        else:
+            if not applied:
+                return
         self.publish_state()
 
     # --- model releases ---------------------------------------------------------------------------

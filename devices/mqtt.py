@@ -54,13 +54,13 @@ class MqttConnection:
     """One client with its network thread; ``connected`` is set while the broker has us."""
 
     def __init__(self, broker: BrokerAddress, client_id: str, *, persistent: bool = True,
-                 will: tuple[str, bytes] | None = None) -> None:
+                 will: tuple[str, bytes] | None = None, manual_ack: bool = False) -> None:
         self.broker = broker
         self.v5 = broker.protocol == "5"
         self.persistent = persistent
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
-                                  clean_session=None if self.v5 else not persistent)
+                                  clean_session=None if self.v5 else not persistent, manual_ack=manual_ack)
         if broker.username:
             self.client.username_pw_set(broker.username, broker.password)
         if broker.tls_cert_file and not broker.tls_ca_file:
@@ -107,7 +107,12 @@ class MqttConnection:
         self.client.loop_start()
         return self.connected.wait(wait_s) if wait_s else False
 
-    def stop(self) -> None:
-        """Disconnect cleanly (no last will) and stop the network thread."""
-        self.client.disconnect()
+    def stop(self, *, end_session: bool = False) -> None:
+        """Disconnect cleanly (no last will) and stop the network thread; ``end_session`` (MQTT 5) also has the
+        broker drop the session, its subscriptions included, instead of keeping it for a reconnect."""
+        properties = None
+        if end_session and self.v5:
+            properties = Properties(PacketTypes.DISCONNECT)
+            properties.SessionExpiryInterval = 0
+        self.client.disconnect(properties=properties)
         self.client.loop_stop()

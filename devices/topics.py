@@ -2,6 +2,11 @@
 
 Devices publish ``state`` (retained, with a last will), ``telemetry`` (QoS 1) and ``ack``; the manager
 publishes ``config`` and ``models`` (retained: the desired state a reconnecting device catches up on).
+One topic is for every device: ``splitrank/v1/fleet/prior``, the freshness push (``devices/freshness.py``).
+
+Managers side by side use ``splitrank/v1/managers/{manager_id}/{presence|ingest|drain}`` and the retained
+rollout lease ``splitrank/v1/fleet/rollout-lease``; a group shares telemetry through the MQTT 5 shared
+subscription ``$share/{group}/splitrank/v1/devices/+/telemetry``.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ import re
 
 ROOT = "splitrank/v1/devices"
 KINDS = ("state", "telemetry", "config", "models", "ack")
+MANAGERS_ROOT = "splitrank/v1/managers"
+MANAGER_KINDS = ("presence", "ingest", "drain")
+ROLLOUT_LEASE = "splitrank/v1/fleet/rollout-lease"
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -36,5 +44,30 @@ def parse(topic_name: str) -> tuple[str, str] | None:
     """(device id, kind) of a fleet topic, or None for anything else."""
     parts = topic_name.split("/")
     if len(parts) != 5 or "/".join(parts[:3]) != ROOT or parts[4] not in KINDS:
+        return None
+    return parts[3], parts[4]
+
+
+def shared(group: str, topic_filter: str) -> str:
+    """The MQTT 5 shared subscription of ``group`` to ``topic_filter``: the broker hands each message to one member."""
+    return f"$share/{check_device_id(group)}/{topic_filter}"
+
+
+def manager_topic(manager_id: str, kind: str) -> str:
+    """A manager's own topic (``presence``, ``ingest`` or ``drain``); manager ids follow the device id rule."""
+    if kind not in MANAGER_KINDS:
+        raise ValueError(f"unknown manager topic kind {kind!r}")
+    return f"{MANAGERS_ROOT}/{check_device_id(manager_id)}/{kind}"
+
+
+def all_managers(kind: str) -> str:
+    """Subscription filter for one kind of message of every manager."""
+    return f"{MANAGERS_ROOT}/+/{kind}"
+
+
+def parse_manager(topic_name: str) -> tuple[str, str] | None:
+    """(manager id, kind) of a manager topic, or None for anything else."""
+    parts = topic_name.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != MANAGERS_ROOT or parts[4] not in MANAGER_KINDS:
         return None
     return parts[3], parts[4]

@@ -14,36 +14,37 @@ import numpy as np
 
 from core.codec import INT8, encode, encode_ids
 from core.edge_step import EdgeResult
+from core.errors import InvalidRequest
 from core.gain_model import router_features
+from core.prior import Prior
 from core.routes import ROUTE_NAMES, ROUTES
 from edge.history_store import HistoryStore
 from edge.link import CloudCallFailed, CloudLink
-from edge.model import EdgeModel, HistoryEntry, InvalidInput
+from edge.model import EdgeModel, HistoryEntry
+from edge.prior import PriorState
 from edge.privacy import PrivacyConfig, privatize
 from edge.resilience import RetryBudget
 from edge.router import ROUTING_REASONS, Decision, Router
 from protos.v1 import agent_pb2, agent_pb2_grpc, cloud_pb2
 
-LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
-
 
 @dataclass
 class AgentStats:
-    """What the agent reports as telemetry: route mix, latency histogram, bytes, errors."""
+    """What the agent counts: route mix, degraded answers, invalid requests, edge model errors, the edge
+    step's time (for the energy estimate) and the raw history bytes the cloud route sent."""
 
     routes: Counter[str] = field(default_factory=Counter)
     degraded: Counter[str] = field(default_factory=Counter)
     invalid: int = 0
+    """Requests answered INVALID_ARGUMENT, undecodable bytes included."""
     errors: int = 0
-    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
     raw_history_bytes_sent: int = 0
     edge_us_total: float = 0.0
 
-    def observe(self, route: str, total_ms: float, edge_us: float) -> None:
+    def observe(self, route: str, edge_us: float) -> None:
         """Count one answered request."""
         self.routes[route] += 1
         self.edge_us_total += edge_us
-        self.latency_counts[int(np.searchsorted(LATENCY_BUCKETS_MS, total_ms))] += 1
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,15 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         self.links = links
         self.histories = histories
         self.options = options
+        self.prior = PriorState(model.shipped_prior)
+        """The popularity prior fed to the model: the fleet's freshness push replaces it live."""
         self.stats = AgentStats()
         self.retry_budget = RetryBudget()
         self._rng = np.random.default_rng()
 
     def swap_model(self, model: EdgeModel) -> None:
         """Serve a new model version from the next request on (the fleet's atomic swap)."""
+        self.prior.rebase(model.shipped_prior, same_catalogue=model.codes == self.model.codes)
         self.model = model
         if model.gain_model is not None:
             self.router.gain_model = model.gain_model
@@ -88,16 +92,17 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         remaining = context.time_remaining()
         budget_s = min(remaining if remaining is not None else self.options.default_deadline_ms / 1000, self.options.max_deadline_ms / 1000)
         model = self.model
+        prior = self.prior.for_model(model.shipped_prior)
         try:
             k, history, ctx_values = self._parse(request, model)
             items, age, count = model.encode_history(history)
             ctx = model.context(*ctx_values, distinct_items=len(history))
-        except InvalidInput as err:
+        except InvalidRequest as err:
             self.stats.invalid += 1
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         edge_started = time.perf_counter()
         try:
-            result = model.run(items, age, count, ctx)
+            result = model.run(items, age, count, ctx, prior)
             if result.candidate_ids.min() < 1 or result.candidate_ids.max() > model.catalogue_size:
                 raise IndexError(f"candidate ids outside the catalogue 1..{model.catalogue_size}")  # a broken model, not bad input
         except (RuntimeError, ValueError, IndexError) as err:
@@ -108,7 +113,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         router_started = time.perf_counter()
         features = None
         if forced is None and self.router.config.policy in ("threshold", "learned"):
-            age_days = max((ctx_values[0] or time.time()) - model.release_unix_s, 0) / 86400
+            age_days = prior.age_days(ctx_values[0] or time.time())
             features = router_features(result.candidate_ids, result.candidate_scores, items, ctx, age_days)[0]
         decision = self.router.decide(features, forced, budget_s - (router_started - started), self.links)
         router_us = (time.perf_counter() - router_started) * 1e6
@@ -118,7 +123,7 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         cloud_us = 0.0
         if decision.route != "local":
             cloud_started = time.perf_counter()
-            answer, reason, link = await self._call_cloud(decision, model, result, items, age, count, request, ctx_values, k, started, budget_s)
+            answer, reason, link = await self._call_cloud(decision, model, prior, result, items, age, count, ctx_values, k, started, budget_s)
             cloud_us = (time.perf_counter() - cloud_started) * 1e6
             if answer is not None and (len(answer.item_ids) != len(answer.scores) or any(i < 1 or i > model.catalogue_size for i in answer.item_ids)):
                 answer, reason = None, f"cloud {link.endpoint.name if link else ''}: answer names items outside model version {model.version}"
@@ -137,19 +142,19 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         total_us = (time.perf_counter() - started) * 1e6
         response.timings.CopyFrom(agent_pb2.Timings(edge_us=round(edge_us), router_us=round(router_us), cloud_us=round(cloud_us),
                                                     total_us=round(total_us)))
-        self.stats.observe(ROUTE_NAMES[response.route], total_us / 1000, edge_us)
+        self.stats.observe(ROUTE_NAMES[response.route], edge_us)
         return response
 
     def _parse(self, request: agent_pb2.RankRequest, model: EdgeModel) -> tuple[int, list[HistoryEntry], tuple[int, float, int]]:
         k = request.k or self.options.default_k
         if k > model.catalogue_size:
-            raise InvalidInput(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
+            raise InvalidRequest(f"k is {k}; the catalogue of model version {model.version} has {model.catalogue_size} items")
         if request.route and request.route not in ROUTE_NAMES:
-            raise InvalidInput(f"unknown route {request.route}")
+            raise InvalidRequest(f"unknown route {request.route}")
         ctx = request.context
         unix_time_s = int(ctx.unix_time_s)
         if unix_time_s < 0:
-            raise InvalidInput(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
+            raise InvalidRequest(f"context.unix_time_s must be >= 0 (0 = now), got {unix_time_s}")
         if request.WhichOneof("user") == "user_id":
             state = self.histories.state(request.user_id, unix_time_s or time.time())
             days = ctx.days_since_last_basket or state.days_since_last_basket
@@ -157,11 +162,11 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
         history = [HistoryEntry(item.item_id, item.age_days, item.count) for item in request.history.items]
         return k, history, (unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets)
 
-    async def _call_cloud(self, decision: Decision, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
-                          request: agent_pb2.RankRequest, ctx_values: tuple[int, float, int], k: int, started: float,
+    async def _call_cloud(self, decision: Decision, model: EdgeModel, prior: Prior, result: EdgeResult, items: np.ndarray, age: np.ndarray,
+                          count: np.ndarray, ctx_values: tuple[int, float, int], k: int, started: float,
                           budget_s: float) -> tuple[cloud_pb2.CloudRankResponse | None, str, CloudLink | None]:
         """The cloud's answer, or None with the reason; one failover within the retry budget."""
-        message = self._cloud_request(decision.route, model, result, items, age, count, ctx_values, k)
+        message = self._cloud_request(decision.route, model, prior, result, items, age, count, ctx_values, k)
         link = decision.link
         self.retry_budget.earn()
         reason = ""
@@ -184,8 +189,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
                     break
         return None, reason, None
 
-    def _cloud_request(self, route: str, model: EdgeModel, result: EdgeResult, items: np.ndarray, age: np.ndarray, count: np.ndarray,
-                       ctx_values: tuple[int, float, int], k: int) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
+    def _cloud_request(self, route: str, model: EdgeModel, prior: Prior, result: EdgeResult, items: np.ndarray, age: np.ndarray,
+                       count: np.ndarray, ctx_values: tuple[int, float, int], k: int) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
         opts = self.options
         if route == "split":
             u = privatize(result.user_embedding, opts.privacy, self._rng)
@@ -195,7 +200,8 @@ class EdgeAgentService(agent_pb2_grpc.EdgeAgentServicer):
             return cloud_pb2.RerankRequest(user_embedding=encode(u, opts.encoding).to_proto(),
                                            compact_candidates=cloud_pb2.CompactCandidates(ids_delta=ids, scores=scores),
                                            k=min(k, len(order)), model_version=model.version,
-                                           unix_time_s=ctx_values[0], device_id=opts.device_id)
+                                           unix_time_s=ctx_values[0], device_id=opts.device_id,
+                                           prior_version=prior.version, prior_day_unix_s=prior.day_unix_s)
         valid = items > 0
         history = [cloud_pb2.CloudHistoryItem(item_id=int(i), age_days=float(a), count=float(c))
                    for i, a, c in zip(items[valid], age[valid], count[valid], strict=True)]

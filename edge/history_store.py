@@ -1,12 +1,10 @@
 """Customers' purchase histories, kept on the device (they never leave it on the local and split
-routes). A JSON file, rewritten atomically; the agent reads a history by user id at request time."""
+routes). A JSON file the device's app keeps up to date; the agent reads a history by user id at request time."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,23 +64,3 @@ class HistoryStore:
         items = sorted(user["items"].items(), key=lambda kv: -kv[1][0])
         history = [HistoryEntry(code, max(now_unix_s - last, 0.0) / 86400, float(count)) for code, (last, count) in items]
         return CustomerState(history, int(user["baskets"]), max(now_unix_s - user["last_unix_s"], 0.0) / 86400)
-
-    def record_basket(self, user_id: str, item_codes: list[str], unix_s: float) -> None:
-        """Add one purchase to a customer's history (in memory; ``save`` writes it)."""
-        user = self._users.setdefault(user_id, {"baskets": 0, "last_unix_s": unix_s, "items": {}})
-        user["baskets"] += 1
-        user["last_unix_s"] = max(user["last_unix_s"], unix_s)
-        for code in set(item_codes):
-            last, count = user["items"].get(code, (unix_s, 0))
-            user["items"][code] = [max(last, unix_s), count + 1]
-
-    def save(self) -> None:
-        """Write the file atomically (a crash leaves the old or the new file, never half of one)."""
-        if self.path is None:
-            raise ValueError("this history store has no file")
-        fd, tmp = tempfile.mkstemp(prefix=".histories-", dir=self.path.parent)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"users": self._users}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)

@@ -10,16 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from core.bundle import load_manifest, resolve_bundle
+from core.bundle import BundleError, load_manifest, resolve_bundle
 from core.edge_step import EdgeResult, EdgeStep
+from core.errors import InvalidRequest
 from core.features import history_arrays, request_context
 from core.gain_model import GainModel
+from core.prior import Prior
+from edge.prior import bundle_prior
 
 DEFAULT_VARIANT = "full_int8"
-
-
-class InvalidInput(ValueError):
-    """A request the edge model cannot rank as sent; the message says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class EdgeModel:
         self.variant = variant
         model_file = bundle / "edge" / f"student_{variant}.tflite"
         if not model_file.is_file():
-            raise InvalidInput(f"{bundle} has no {variant} edge model (has {manifest.models.get('edge_formats')})")
+            raise BundleError(f"{bundle} has no {variant} edge model (has {manifest.models.get('edge_formats')})")
         self.step = EdgeStep(model_file, threads=threads)
         self.codes: list[str] = json.loads((bundle / "catalogue.json").read_text())["codes"]
         self.index = {code: i for i, code in enumerate(self.codes) if i > 0}
@@ -51,24 +50,26 @@ class EdgeModel:
         self.catalogue_size = len(self.codes) - 1
         self.release_unix_s = int(manifest.models.get("edge_release_unix_s", 0))
         """When the model's popularity prior was taken (0 when the bundle does not say)."""
+        self.shipped_prior: Prior = bundle_prior(bundle, self.release_unix_s)
+        """The prior of the release day: what the model is fed until the fleet pushes a fresher one."""
         self.history_len = self.step.history_len
         self.candidates = self.step.candidates
 
     def encode_history(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Padded (ids, age, count) arrays, most recent first; raises InvalidInput naming the bad entry."""
+        """Padded (ids, age, count) arrays, most recent first; raises InvalidRequest naming the bad entry."""
         entries = []
         for slot, entry in enumerate(history[: self.history_len]):
             index = self.index.get(entry.item_id)
             if index is None:
-                raise InvalidInput(f"history[{slot}].item_id {entry.item_id!r} is not in the catalogue of model version {self.version}")
+                raise InvalidRequest(f"history[{slot}].item_id {entry.item_id!r} is not in the catalogue of model version {self.version}")
             entries.append((index, entry.item_id, entry.age_days, entry.count))
-        return history_arrays(entries, self.history_len, InvalidInput)
+        return history_arrays(entries, self.history_len)
 
     @staticmethod
     def context(unix_time_s: int, days_since_last_basket: float, previous_baskets: int, distinct_items: int) -> np.ndarray:
-        """The context features of a request (time 0 = now)."""
-        return request_context(unix_time_s, days_since_last_basket, previous_baskets, distinct_items, InvalidInput)
+        """The context features of a request (time 0 = now); raises InvalidRequest for a bad value."""
+        return request_context(unix_time_s, days_since_last_basket, previous_baskets, distinct_items)
 
-    def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray) -> EdgeResult:
-        """The edge step: u and the top-K candidates."""
-        return self.step.run(items, age, count, context)
+    def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray, prior: Prior) -> EdgeResult:
+        """The edge step, fed ``prior``: u and the top-K candidates."""
+        return self.step.run(items, age, count, context, prior.values)

@@ -58,7 +58,7 @@ class AgentSettings(ProgramSettings):
     mqtt_tls_key_file: str = Field("", description="TLS to the broker: the certificate's key.")
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="MQTT protocol version.")
     state_dir: str = Field("agent-state", description="Where a fleet-managed agent keeps models and its telemetry outbox.")
-    release_public_key: str = Field("", description="release.pub: the key model releases must be signed with.")
+    release_public_key: str = Field("", description="release.pub: the key model releases and prior pushes must be signed with.")
     profile: str = Field("", description="Network profile this device reports in its telemetry.")
     telemetry_interval_s: PositiveFloat = Field(10.0, description="Seconds between two telemetry messages to the fleet.")
 

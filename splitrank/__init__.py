@@ -7,16 +7,17 @@ on the ground layer (``core/``) and the contracts (``protos/``).
     from splitrank import Client
     with Client("127.0.0.1:50061") as client:
         ranking = client.rank([("85123A", 3.0, 2)], k=10)
+
+The exceptions and the status codes they stand for are listed in ``splitrank.errors``.
 """
 
-from splitrank.client import (
+from splitrank.client import AsyncClient, Client, HistoryLike, Ranking, Route, Timings
+from splitrank.errors import (
     AgentUnavailableError,
-    AsyncClient,
-    Client,
     DeadlineExceededError,
     InvalidRequestError,
-    Ranking,
     SplitrankError,
+    UnexpectedResponseError,
 )
 
 __version__ = "0.1.0"
@@ -26,8 +27,12 @@ __all__ = [
     "AsyncClient",
     "Client",
     "DeadlineExceededError",
+    "HistoryLike",
     "InvalidRequestError",
     "Ranking",
+    "Route",
     "SplitrankError",
+    "Timings",
+    "UnexpectedResponseError",
     "__version__",
 ]

@@ -14,6 +14,7 @@ import click
 from cloud.serving.settings import ServeSettings
 from cloud.training.settings import TrainSettings
 from core.bundle import DEFAULT_REPOSITORY, BundleError, load_manifest, resolve_bundle
+from core.logs import configure_logging
 from core.settings import SettingsError
 from edge.settings import AgentSettings
 from splitrank import __version__
@@ -28,6 +29,13 @@ FORMAT_CHOICE = click.Choice(["table", "json"])
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+def _require_ray() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        _fail('Ray Serve is not installed: pip install "splitrank[ray]"')
 
 
 TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
@@ -83,7 +91,8 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
 
 
 @main.command("serve-cloud")
-@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port")
+@settings_flags(ServeSettings, "repository", "host", "port", "max_batch_size", "max_delay_ms", "max_queue", "metrics_port", "engine",
+                "ray_address", "ray_replicas", "ray_max_replicas", "ray_replica_cpus")
 @click.option("--workers", type=int, default=1, show_default=True, help="Server processes sharing the port (SO_REUSEPORT), one event loop each.")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [serve] table (TLS files, limits, ...).")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -94,12 +103,16 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from cloud.serving.server import serve
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
+        if settings.engine == "ray":
+            _require_ray()
+            from cloud.serving.ray_app import serve_until_stopped
+
+            sys.exit(serve_until_stopped(settings))
         if workers > 1:
             from cloud.serving.workers import serve_workers
 
@@ -122,11 +135,10 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
     except SettingsError as err:
         _fail(str(err))
     import asyncio
-    import logging
 
     from splitrank.device_agent import serve_device_agent
 
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level)
     try:
         asyncio.run(serve_device_agent(settings))
     except (BundleError, ValueError, OSError, RuntimeError) as err:
@@ -144,7 +156,8 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
-@click.option("--policies", default="local,split,cloud,routed", show_default=True)
+@click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
+              help="local: the release day's prior; the others get the daily prior push as the replay crosses each day.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=Path("demo-report"), show_default=True)
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
@@ -152,7 +165,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
          routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
-    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots)."""
+    reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
+    policy and per agent. The fleet manager pushes each day's popularity prior as the replay crosses that
+    day; the first agent is offline (misses the pushes) for three weeks of it."""
     from cloud.data.errors import DataError
     from splitrank._progress import StageProgress
     from splitrank.demo.run import DemoSettings, run_demo
@@ -173,9 +188,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import table
+    from splitrank.demo.report import agent_table, table
 
-    click.echo("\n".join(table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")
@@ -274,12 +289,14 @@ def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str)
 @click.option("--generator-processes", type=int, default=2, show_default=True, help="Load generator processes, on the other cores.")
 @click.option("--sweep", is_flag=True, help="Instead: try max batch sizes x max queue delays and print the best for --p99-ms.")
 @click.option("--p99-ms", type=float, default=50.0, show_default=True, help="Latency target the sweep's best setting must meet.")
+@click.option("--engine", type=click.Choice(["standalone", "ray"]), default="standalone", show_default=True,
+              help="ray: Ray Serve with 1 and 2 replicas against the standalone server on the same cores (needs the [ray] extra).")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: float, workers: int, server_cores: int, generator_processes: int,
-                sweep: bool, p99_ms: float, fmt: str) -> None:
+                sweep: bool, p99_ms: float, engine: str, fmt: str) -> None:
     """Serving cost vs a bare echo, batching gain, and overload behaviour of the cloud server, the server
     pinned to its own core(s) and the load generator to the others; with --sweep, the batching knobs that give
-    the most throughput within a p99 target."""
+    the most throughput within a p99 target; with --engine ray, Ray Serve against the standalone server."""
     from benchmarks.cloud import run_cloud_benchmark, run_cloud_sweep
 
     try:
@@ -287,6 +304,13 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
     except BundleError as err:
         _fail(str(err))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
+    if engine == "ray":
+        from benchmarks.cloud_ray import run_ray_cloud_benchmark
+
+        _require_ray()
+        emit(run_ray_cloud_benchmark(bundle, clients=clients, seconds=seconds, max_delay_ms=max_delay_ms, processes=generator_processes,
+                                     server_cores=server_cores, progress=say), fmt)
+        return
     if sweep:
         found = run_cloud_sweep(bundle, p99_target_ms=p99_ms, clients=clients, seconds=min(seconds, 3.0), processes=generator_processes,
                                 progress=say)
@@ -305,14 +329,22 @@ def bench_cloud(repository: Path, seconds: float, clients: int, max_delay_ms: fl
 
 @bench.command("fleet")
 @click.option("--devices", type=int, default=1000, show_default=True, help="Simulated devices, one telemetry message a second each.")
-@click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--seconds", type=float, default=None, help="[default: 10, or 20 with --kill-one]")
+@click.option("--managers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Fleet manager processes sharing the ingest as one group (more than one needs mosquitto).")
+@click.option("--kill-one", is_flag=True, help="SIGKILL one manager halfway: the others must count its share, nothing lost or doubled.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_fleet(devices: int, seconds: float, fmt: str) -> None:
-    """Does the fleet manager keep up? Messages handled vs sent and the p99 ingest lag."""
+def bench_fleet(devices: int, seconds: float | None, managers: int, kill_one: bool, fmt: str) -> None:
+    """Do the fleet managers keep up, and survive one's death? Messages counted vs sent, losses, double counts, p99 ingest lag."""
     from benchmarks.fleet import run_fleet_benchmark
 
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
-    emit(run_fleet_benchmark(devices=devices, seconds=seconds, progress=say), fmt)
+    try:
+        result = run_fleet_benchmark(devices=devices, seconds=seconds or (20.0 if kill_one else 10.0), managers=managers, kill_one=kill_one,
+                                     progress=say)
+    except (RuntimeError, ValueError) as err:
+        _fail(str(err))
+    emit(result, fmt)
 
 
 @bench.command("edge")
@@ -367,9 +399,14 @@ def bench_fuzz(repository: Path, examples: int, fmt: str) -> None:
 @click.option("--bytes-up", type=float, default=200.0, show_default=True)
 @click.option("--bytes-down", type=float, default=80.0, show_default=True)
 @click.option("--edge-compute-us", type=float, default=100.0, show_default=True)
-def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float) -> None:
-    """Explain the cost model with the numbers it uses, on one example request."""
-    from core.costs import DEFAULT_PRICES, Prices, explain
+@click.option("--push-bytes", type=float, default=2500.0, show_default=True, help="One freshness push (see `report freshness`).")
+@click.option("--push-compute-s", type=float, default=0.2, show_default=True, help="Cloud CPU seconds to compute and sign one push.")
+@click.option("--devices", type=int, default=10_000, show_default=True, help="Devices one push reaches.")
+@click.option("--requests-per-push", type=float, default=20.0, show_default=True, help="Requests a device answers between pushes.")
+def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, bytes_down: float, edge_compute_us: float, push_bytes: float,
+                push_compute_s: float, devices: int, requests_per_push: float) -> None:
+    """Explain the cost model with the numbers it uses, on one example request, and the freshness push amortized per request."""
+    from core.costs import DEFAULT_PRICES, Prices, explain, push_cost_per_request
 
     try:
         loaded = Prices.load(prices)
@@ -382,6 +419,11 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
     example = {"cloud_compute_s": cloud_compute_ms / 1000, "bytes_up": bytes_up, "bytes_down": bytes_down, "edge_compute_s": edge_compute_us / 1e6}
     for line in explain(loaded, example):
         click.echo(f"  {line}")
+    push = push_cost_per_request(loaded, push_bytes=push_bytes, compute_s=push_compute_s, devices=devices, requests_per_device=requests_per_push)
+    click.echo(f"the freshness push ({push_bytes:.0f} B to each of {devices} devices, {push_compute_s} s of one core, "
+               f"{requests_per_push:g} requests per device between pushes), per request:")
+    click.echo(f"  {push.usd * 1e6:.6f} USD per million requests (egress {push.egress_usd * 1e6:.6f}, compute "
+               f"{(push.hardware_usd + push.operations_usd) * 1e6:.6f}); device radio {push.device_joules * 1000:.4f} mJ per request")
 
 
 @report.command("router")
@@ -407,6 +449,23 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
         click.echo(f"{'cloud share':>12} " + " ".join(f"{name:>10}" for name in result["curves"]))
         for i, (fraction, _) in enumerate(result["curves"]["random"]):
             click.echo(f"{fraction:>12.2f} " + " ".join(f"{curve[i][1]:>10.4f}" for curve in result["curves"].values()))
+
+
+@report.command("freshness")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
+    """Edge NDCG@10 fed the release day's, a weekly and a daily pushed prior, against split and cloud, on the real
+    test split; the push's bytes (full and delta), compute and cost per request."""
+    from cloud.data.errors import DataError
+    from splitrank.reports.freshness import freshness_report
+
+    try:
+        result = freshness_report(resolve_bundle(repository), data)
+    except (BundleError, DataError) as err:
+        _fail(str(err))
+    emit(result, fmt)
 
 
 @main.group()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+import signal
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,20 +47,20 @@ def _broker_options(command: Any) -> Any:
     return with_broker
 
 
-def _manager(broker: Any) -> Any:
+def _manager(broker: Any, *, group: str | None = None, ingest: bool = False, manager_id: str | None = None) -> Any:
     from devices.manager import FleetManager
 
     try:
-        manager = FleetManager(broker, client_id=f"splitrank-cli-{time.time_ns()}")
+        manager = FleetManager(broker, client_id=manager_id or f"splitrank-cli-{time.time_ns()}", group=group, ingest=ingest)
         manager.start(10)
     except (ConnectionError, ValueError) as err:
         raise click.ClickException(str(err)) from None
     return manager
 
 
-def _collect(broker: Any, seconds: float, view: Callable[[Any], Any]) -> Any:
-    """Listen as the manager for ``seconds``, then return ``view(manager)``."""
-    manager = _manager(broker)
+def _collect(broker: Any, seconds: float, view: Callable[[Any], Any], group: str | None = None) -> Any:
+    """Listen as the manager (or as an observer of ``group``'s managers) for ``seconds``, then return ``view(manager)``."""
+    manager = _manager(broker, group=group)
     time.sleep(seconds)
     try:
         return view(manager)
@@ -66,7 +70,7 @@ def _collect(broker: Any, seconds: float, view: Callable[[Any], Any]) -> Any:
 
 @click.group()
 def fleet() -> None:
-    """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts."""
+    """Manage edge devices over MQTT: status, config, telemetry, signed staged rollouts, the freshness push."""
 
 
 @fleet.command("keygen")
@@ -87,15 +91,17 @@ def keygen(out: Path) -> None:
 @click.option("--wait", type=float, default=2.0, show_default=True, help="Seconds to collect retained device states.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def status(broker: Any, wait: float, fmt: str) -> None:
-    """Every device the broker knows: online, model version, policy, profile, applied config revision."""
+    """Every device the broker knows: online, model version, policy, profile, applied config revision, and the
+    version and age of its popularity prior (days behind the fleet's newest push; STALE past 2 days)."""
     rows = _collect(broker, wait, lambda manager: manager.status())
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'device':<24} {'online':<7} {'model':<6} {'policy':<10} {'profile':<12} config")
+    click.echo(f"{'device':<24} {'online':<7} {'model':<6} {'policy':<10} {'profile':<12} {'config':<14} {'prior':<6} prior age")
     for row in rows:
+        age = "-" if row["prior_age_days"] is None else f"{row['prior_age_days']:.0f} d" + (" STALE" if row["stale"] else "")
         click.echo(f"{row['device_id']:<24} {'yes' if row['online'] else 'no':<7} {row['model_version']:<6} {row['policy']:<10} "
-                   f"{row['profile']:<12} {row['config_revision']}")
+                   f"{row['profile']:<12} {row['config_revision']:<14} {row['prior_version']:<6} {age}")
 
 
 @fleet.command("config")
@@ -123,10 +129,39 @@ def config(broker: Any, devices: tuple[str, ...], policy: str | None,
 @fleet.command("telemetry")
 @_broker_options
 @click.option("--seconds", type=float, default=10.0, show_default=True)
+@click.option("--group", help="Read what the managers of this group counted (their checkpoints) instead of the telemetry itself.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def telemetry(broker: Any, seconds: float, fmt: str) -> None:
+def telemetry(broker: Any, seconds: float, group: str | None, fmt: str) -> None:
     """Aggregate the fleet's telemetry for a while: route mix, bytes, errors, energy, losses and ingest lag."""
-    emit(_collect(broker, seconds, lambda manager: manager.telemetry_summary()), fmt)
+    emit(_collect(broker, seconds, lambda manager: manager.telemetry_summary(), group), fmt)
+
+
+def _default_manager_id() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"manager-{socket.gethostname()}")[:64]
+
+
+@fleet.command("serve")
+@_broker_options
+@click.option("--group", default="managers", show_default=True,
+              help="Managers of one group share the telemetry ingest (MQTT 5 shared subscription $share/GROUP/...).")
+@click.option("--manager-id", default=_default_manager_id, show_default="manager-<hostname>",
+              help="This manager's id and MQTT session: give every manager of a group its own, and a restarted manager the same.")
+@click.option("--seconds", type=float, default=0.0, help="Stop after this long [default: 0 = until SIGTERM or Ctrl-C].")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def serve(broker: Any, group: str, manager_id: str, seconds: float, fmt: str) -> None:
+    """Run a fleet manager beside the others of GROUP: each counts its share of the telemetry exactly once,
+    a dead manager's unacknowledged share is taken over by a live one, and rollouts keep one leader.
+    SIGTERM or Ctrl-C hands this manager's share back and prints what the group counted."""
+    if broker.protocol != "5":
+        raise click.ClickException("managers side by side need MQTT 5 (shared subscriptions, session expiry): --protocol 5")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *args: stop.set())
+    manager = _manager(broker, group=group, ingest=True, manager_id=manager_id)
+    click.echo(f"manager {manager_id} serving group {group} at {broker.host}:{broker.port}", err=True)
+    stop.wait(seconds or None)
+    manager.stop()
+    emit(manager.telemetry_summary(), fmt)
 
 
 @fleet.command("rollout")
@@ -161,8 +196,14 @@ def rollout(broker: Any, bundle: Path, key: Path, device_list: str | None,
         raise click.ClickException("no devices: none given and none has a retained state at this broker")
     say = (lambda line: click.echo(line, err=True)) if fmt == "table" else (lambda line: None)
     archive = Path(release.url.removeprefix("file://")).read_bytes() if chunked else None
-    result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
-    manager.stop()
+    from devices.lease import LeaseHeld
+
+    try:
+        result = manager.rollout(release, devices, plan, previous_version=previous_version, chunked=archive, progress=say)
+    except LeaseHeld as err:
+        raise click.ClickException(f"not released: {err}") from None
+    finally:
+        manager.stop()
     out = {"release_id": result.release_id, "halted": result.halted, "reason": result.reason, "waves": result.waves, "outcomes": result.outcomes}
     if fmt == "json":
         click.echo(json.dumps(out, indent=2))
@@ -170,6 +211,38 @@ def rollout(broker: Any, bundle: Path, key: Path, device_list: str | None,
         click.echo(f"release {result.release_id}: {'HALTED - ' + result.reason if result.halted else 'completed'}")
         for device_id, outcome in sorted(result.outcomes.items()):
             click.echo(f"  {device_id:<24} {outcome}")
+
+
+@fleet.command("push-prior")
+@_broker_options
+@click.option("--key", type=click.Path(path_type=Path, exists=True), required=True, help="release.key: pushes are signed like releases.")
+@click.option("--repository", type=click.Path(path_type=Path), default=Path("models"), show_default=True,
+              help="The bundle whose catalogue the prior indexes (newest valid one in a repository).")
+@click.option("--data", help="The interaction log: Online Retail file or folder [env SPLITRANK_DATA].")
+@click.option("--every-hours", type=float, default=24.0, show_default=True, help="Push interval.")
+@click.option("--day", "first_day", type=click.DateTime(["%Y-%m-%d"]), help="Push this day's prior, then the next day's at each interval "
+              "(replaying a past log) [default: today's, UTC].")
+@click.option("--count", type=int, default=0, show_default=True, help="Stop after this many pushes (0 = run until stopped).")
+@click.option("--full-every", type=int, default=7, show_default=True, help="A full prior at least every N pushes (else deltas when smaller).")
+def push_prior(broker: Any, key: Path, repository: Path, data: str | None, every_hours: float, first_day: Any, count: int,
+               full_every: int) -> None:
+    """Compute the trailing-window popularity prior (the 28 days before the day) from the interaction log on a
+    schedule and push it to every device: signed, versioned, retained on splitrank/v1/fleet/prior."""
+    from cloud.data.cleaning import clean_interactions
+    from cloud.data.loader import load_online_retail
+    from core.bundle import resolve_bundle
+    from devices.release import load_private_key
+    from splitrank.freshness import PriorSchedule, push_priors
+
+    bundle = resolve_bundle(repository)
+    codes = json.loads((bundle / "catalogue.json").read_text())["codes"]
+    manager = _manager(broker)
+    schedule = PriorSchedule(every_s=every_hours * 3600, first_day=first_day.date() if first_day else None, count=count)
+    try:
+        push_priors(manager, load_private_key(key), codes, lambda: clean_interactions(load_online_retail(data))[0], schedule,
+                    full_every=full_every, say=click.echo)
+    finally:
+        manager.stop()
 
 
 @click.command("broker")

@@ -1,137 +1,214 @@
 """The splitrank SDK: what an app calls to rank items through the on-device agent.
 
-    from splitrank.client import Client
+    from splitrank import Client
 
     with Client("127.0.0.1:50061") as client:          # or "unix:/run/splitrank/agent.sock"
-        ranking = client.rank(history=[("85123A", 3.0, 2)], k=10, deadline_s=0.1)
-        print(ranking.item_ids, ranking.route, ranking.degraded, ranking.timings)
+        ranking = client.rank([("85123A", 3.0, 2)], k=10, deadline_s=0.1)
+        print(ranking.item_ids, ranking.route, ranking.degraded, ranking.timings.total_us)
 
-``AsyncClient`` is the same for asyncio apps. One client holds one channel: create it once and reuse
-it. Errors are ``SplitrankError`` subclasses that say what went wrong.
+``AsyncClient`` is the same for asyncio apps, with the same method names (``await client.rank(...)``).
+Both share one base: the settings, the request building and the reading of answers; only the I/O
+differs. One client holds one channel: create it once and reuse it. Every failure is a
+``SplitrankError``; the hierarchy and what each status code becomes are in ``splitrank.errors``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
-from core.routes import ROUTE_NAMES, ROUTES
+from core.routes import Route
 from protos.v1 import agent_pb2, agent_pb2_grpc
+from splitrank.errors import (
+    AgentUnavailableError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    SplitrankError,
+    UnexpectedResponseError,
+    from_rpc_error,
+)
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
+__all__ = [
+    "DEFAULT_DEADLINE_S",
+    "DEFAULT_TARGET",
+    "AgentUnavailableError",
+    "AsyncClient",
+    "Client",
+    "DeadlineExceededError",
+    "HistoryLike",
+    "InvalidRequestError",
+    "Ranking",
+    "Route",
+    "SplitrankError",
+    "Timings",
+    "UnexpectedResponseError",
+]
+
+DEFAULT_TARGET = "127.0.0.1:50061"
+"""Where ``splitrank run-agent`` listens by default."""
+DEFAULT_DEADLINE_S = 0.25
+"""A call's deadline when neither the call nor the client names one: the agent's own default."""
+
 HistoryLike = Iterable[tuple[str, float, float] | Mapping[str, Any]]
-"""(item_id, age_days, count) tuples or dicts with those keys, most recent first."""
+"""A customer's history, most recent first: ``(item_id, age_days, count)`` tuples, or mappings with
+those keys (``age_days`` defaults to 0 and ``count`` to 1)."""
+
+_CONTEXT_KEYS = ("unix_time_s", "days_since_last_basket", "previous_baskets")
 
 
-class SplitrankError(Exception):
-    """A ranking request failed; ``code`` is the gRPC status name."""
+@dataclass(frozen=True)
+class Timings:
+    """Where the time of one request went inside the agent, in microseconds."""
 
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class InvalidRequestError(SplitrankError):
-    """The agent rejected the request as sent (unknown item, bad k, ...); the message says what."""
-
-
-class AgentUnavailableError(SplitrankError):
-    """No agent answers at the target address."""
-
-
-class DeadlineExceededError(SplitrankError):
-    """No answer within the deadline."""
+    edge_us: int
+    """The TFLite edge step (history -> user embedding and candidates)."""
+    router_us: int
+    """The router's decision."""
+    cloud_us: int
+    """Waiting for the cloud (0 on the local route)."""
+    total_us: int
+    """From the agent receiving the request to its answer (the network to the app not included)."""
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """One answer: items best first with scores, where it was computed and what it cost."""
+    """One answer: items best first with their scores, where it was computed and what it cost."""
 
     item_ids: list[str]
     scores: list[float]
-    route: str
+    route: Route
+    """The route that produced the items (``local`` when the cloud was asked but did not answer)."""
     degraded: bool
+    """True when a cloud route was asked for (by the app or the policy) but the edge answered instead."""
     degraded_reason: str
-    timings: dict[str, int]
-    """Microseconds: ``edge_us``, ``router_us``, ``cloud_us``, ``total_us`` (inside the agent)."""
+    """Why it was degraded (``cloud c0: UNAVAILABLE``, ``circuit open``, ``deadline``, ...); empty otherwise."""
+    timings: Timings
     model_version: str
+    """The edge model version that served the request."""
     cloud_endpoint: str
+    """The cloud endpoint that answered (empty on the local route)."""
 
 
-def build_request(history: HistoryLike | None, user_id: str | None, context: Mapping[str, Any] | None, k: int,
-                  route: str | None) -> agent_pb2.RankRequest:
-    """The wire request; raises InvalidRequestError for arguments that cannot be sent."""
-    if (history is None) == (user_id is None):
-        raise InvalidRequestError("pass exactly one of history or user_id")
-    if k < 0:
-        raise InvalidRequestError(f"k must be >= 1 (0 = the agent's default), got {k}")
-    request = agent_pb2.RankRequest(k=k)
-    if route is not None:
-        if route not in ROUTES:
-            raise InvalidRequestError(f"route must be one of {sorted(ROUTES)}, got {route!r}")
-        request.route = ROUTES[route]
-    if user_id is not None:
-        request.user_id = user_id
-    else:
-        request.history.SetInParent()
-        for entry in history or ():
-            item_id, age, count = ((entry["item_id"], entry.get("age_days", 0.0), entry.get("count", 1.0)) if isinstance(entry, Mapping)
-                                   else entry)
-            request.history.items.add(item_id=str(item_id), age_days=float(age), count=float(count))
-    try:
-        for key, value in (context or {}).items():
-            setattr(request.context, key, value)
-    except (AttributeError, TypeError, ValueError) as err:
-        raise InvalidRequestError(f"context: {err} (keys: unix_time_s, days_since_last_basket, previous_baskets)") from None
-    return request
+class _BaseClient:
+    """What ``Client`` and ``AsyncClient`` share: their settings, building the request, reading the answer."""
 
-
-def to_ranking(response: agent_pb2.RankResponse) -> Ranking:
-    """The SDK's view of a wire response."""
-    t = response.timings
-    return Ranking([i.item_id for i in response.items], [i.score for i in response.items], ROUTE_NAMES.get(response.route, "local"),
-                   response.degraded, response.degraded_reason,
-                   {"edge_us": t.edge_us, "router_us": t.router_us, "cloud_us": t.cloud_us, "total_us": t.total_us},
-                   response.model_version, response.cloud_endpoint)
-
-
-def to_error(err: grpc.RpcError) -> SplitrankError:
-    """A gRPC error as the SDK's exception."""
-    code = err.code()  # type: ignore[attr-defined]
-    detail = err.details() or code.name  # type: ignore[attr-defined]
-    kind = {grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError, grpc.StatusCode.UNAVAILABLE: AgentUnavailableError,
-            grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError}.get(code, SplitrankError)
-    return kind(detail, code.name)
-
-
-class Client:
-    """Blocking client; thread-safe, one channel reused for every call."""
-
-    def __init__(self, target: str = "127.0.0.1:50061", *, default_deadline_s: float = 0.25) -> None:
+    def __init__(self, target: str = DEFAULT_TARGET, *, default_deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        if not default_deadline_s > 0:
+            raise ValueError(f"default_deadline_s must be > 0, got {default_deadline_s}")
         self.target = target
+        """``host:port`` or ``unix:PATH`` of the agent."""
         self.default_deadline_s = default_deadline_s
+        """The deadline of a call that names none."""
+
+    def _timeout(self, deadline_s: float | None) -> float:
+        if deadline_s is None:
+            return self.default_deadline_s
+        if not deadline_s > 0:
+            raise InvalidRequestError(f"deadline_s must be > 0 (None = the client's default, {self.default_deadline_s} s), got {deadline_s}")
+        return deadline_s
+
+    def build_request(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
+                      k: int = 10, route: Route | str | None = None) -> agent_pb2.RankRequest:
+        """The wire request ``rank`` sends for these arguments (same meaning and defaults), e.g. to log or
+        replay calls; raises ``InvalidRequestError`` for arguments that cannot be sent."""
+        if (history is None) == (user_id is None):
+            raise InvalidRequestError("pass exactly one of history or user_id")
+        if k < 0:
+            raise InvalidRequestError(f"k must be >= 1 (0 = the agent's default), got {k}")
+        request = agent_pb2.RankRequest(k=k)
+        if route is not None:
+            try:
+                request.route = Route(route).wire
+            except ValueError:
+                raise InvalidRequestError(f"route must be one of {[r.value for r in Route]}, got {route!r}") from None
+        if user_id is not None:
+            request.user_id = user_id
+        else:
+            request.history.SetInParent()
+            for slot, entry in enumerate(history or ()):
+                try:
+                    if isinstance(entry, Mapping):
+                        item_id, age, count = entry["item_id"], entry.get("age_days", 0.0), entry.get("count", 1.0)
+                    else:
+                        item_id, age, count = entry
+                    request.history.items.add(item_id=str(item_id), age_days=float(age), count=float(count))
+                except (KeyError, TypeError, ValueError) as err:
+                    raise InvalidRequestError(f"history[{slot}] is {entry!r}: each entry is (item_id, age_days, count) "
+                                              f"or a mapping with those keys ({type(err).__name__}: {err})") from None
+        try:
+            for key, value in (context or {}).items():
+                setattr(request.context, key, value)
+        except (AttributeError, TypeError, ValueError) as err:
+            raise InvalidRequestError(f"context: {err} (keys: {', '.join(_CONTEXT_KEYS)})") from None
+        return request
+
+    @staticmethod
+    def _ranking(response: agent_pb2.RankResponse) -> Ranking:
+        try:
+            route = Route.from_wire(response.route)
+        except ValueError as err:
+            raise UnexpectedResponseError(f"the agent answered with {err}: is it newer than this SDK?") from None
+        t = response.timings
+        return Ranking([i.item_id for i in response.items], [i.score for i in response.items], route, response.degraded,
+                       response.degraded_reason, Timings(t.edge_us, t.router_us, t.cloud_us, t.total_us), response.model_version,
+                       response.cloud_endpoint)
+
+
+@contextmanager
+def _sdk_errors() -> Iterator[None]:
+    """The one place a gRPC error becomes an SDK exception, for both clients."""
+    try:
+        yield
+    except grpc.RpcError as err:
+        raise from_rpc_error(err) from None
+
+
+class Client(_BaseClient):
+    """Blocking client of one agent; thread-safe, one channel reused for every call.
+
+    ``target``: ``host:port`` or ``unix:PATH`` (default ``127.0.0.1:50061``, the agent's default).
+    ``default_deadline_s``: the deadline of calls that name none (default 0.25 s, the agent's own).
+    Creating a client does not connect: the first call (or ``wait_ready``) does.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, default_deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        super().__init__(target, default_deadline_s=default_deadline_s)
         self._channel = grpc.insecure_channel(target)
         self._stub = agent_pb2_grpc.EdgeAgentStub(self._channel)
 
     def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
-             k: int = 10, deadline_s: float | None = None, route: str | None = None) -> Ranking:
-        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud."""
-        request = build_request(history, user_id, context, k, route)
-        try:
-            return to_ranking(self._stub.Rank(request, timeout=deadline_s or self.default_deadline_s))
-        except grpc.RpcError as err:
-            raise to_error(err) from None
+             k: int = 10, deadline_s: float | None = None, route: Route | str | None = None) -> Ranking:
+        """Rank items for one customer, given by ``history`` (kept by the app) or ``user_id`` (kept by the agent).
+
+        ``context``: ``unix_time_s`` (0 = now), ``days_since_last_basket``, ``previous_baskets``.
+        ``k``: items wanted (0 = the agent's default, 10). ``deadline_s``: the whole call's deadline
+        (None = ``default_deadline_s``). ``route``: force ``local``, ``split`` or ``cloud`` (None = the
+        agent's router decides). A cloud failure does not raise: the edge answers, marked ``degraded``.
+
+        Raises ``InvalidRequestError`` (bad arguments, or the agent's INVALID_ARGUMENT),
+        ``AgentUnavailableError``, ``DeadlineExceededError``, ``UnexpectedResponseError``, or
+        ``SplitrankError`` with the status ``code`` for any other failure.
+        """
+        request = self.build_request(history, user_id=user_id, context=context, k=k, route=route)
+        timeout = self._timeout(deadline_s)
+        with _sdk_errors():
+            response = self._stub.Rank(request, timeout=timeout)
+        return self._ranking(response)
 
     def wait_ready(self, timeout_s: float) -> bool:
-        """Wait up to ``timeout_s`` for the agent to accept connections (it listens once its model is loaded); True when it does."""
+        """Wait up to ``timeout_s`` for the agent to accept connections (it listens once its model is
+        loaded); True when it does, False when it did not in time. Never raises for an absent agent."""
         try:
             grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
         except grpc.FutureTimeoutError:
@@ -139,7 +216,7 @@ class Client:
         return True
 
     def close(self) -> None:
-        """Close the channel."""
+        """Close the channel; calls after this fail."""
         self._channel.close()
 
     def __enter__(self) -> Self:
@@ -149,26 +226,34 @@ class Client:
         self.close()
 
 
-class AsyncClient:
-    """asyncio client; create it inside the event loop that uses it."""
+class AsyncClient(_BaseClient):
+    """asyncio client of one agent, with ``Client``'s methods as coroutines; create it inside the event
+    loop that uses it. Arguments and defaults as ``Client``."""
 
-    def __init__(self, target: str = "127.0.0.1:50061", *, default_deadline_s: float = 0.25) -> None:
-        self.target = target
-        self.default_deadline_s = default_deadline_s
+    def __init__(self, target: str = DEFAULT_TARGET, *, default_deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+        super().__init__(target, default_deadline_s=default_deadline_s)
         self._channel = grpc.aio.insecure_channel(target)
         self._stub = agent_pb2_grpc.EdgeAgentStub(self._channel)
 
     async def rank(self, history: HistoryLike | None = None, *, user_id: str | None = None, context: Mapping[str, Any] | None = None,
-                   k: int = 10, deadline_s: float | None = None, route: str | None = None) -> Ranking:
-        """Rank items for a customer given by ``history`` or ``user_id``; ``route`` forces local/split/cloud."""
-        request = build_request(history, user_id, context, k, route)
+                   k: int = 10, deadline_s: float | None = None, route: Route | str | None = None) -> Ranking:
+        """As ``Client.rank``, with the same arguments, defaults and exceptions."""
+        request = self.build_request(history, user_id=user_id, context=context, k=k, route=route)
+        timeout = self._timeout(deadline_s)
+        with _sdk_errors():
+            response = await self._stub.Rank(request, timeout=timeout)
+        return self._ranking(response)
+
+    async def wait_ready(self, timeout_s: float) -> bool:
+        """As ``Client.wait_ready``: True once the agent accepts connections, False after ``timeout_s``."""
         try:
-            return to_ranking(await self._stub.Rank(request, timeout=deadline_s or self.default_deadline_s))
-        except grpc.RpcError as err:
-            raise to_error(err) from None
+            await asyncio.wait_for(self._channel.channel_ready(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
-        """Close the channel."""
+        """Close the channel; calls after this fail."""
         await self._channel.close()
 
     async def __aenter__(self) -> Self:

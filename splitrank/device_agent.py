@@ -15,6 +15,7 @@ import numpy as np
 
 from core.bundle import resolve_bundle
 from core.costs import Prices
+from core.prior import Prior
 from core.signals import until_stopped
 from devices.device import DeviceSettings, FleetDevice, Health
 from devices.model_slots import ModelSlots
@@ -38,7 +39,7 @@ def probe_model(model: EdgeModel, probes: int = PROBES) -> Health:
         history = [HistoryEntry(code, float(i + 1), 1.0) for i, code in enumerate(codes)]
         started = time.perf_counter()
         try:
-            result = model.run(*model.encode_history(history), model.context(0, 3.0, 2, len(history)))
+            result = model.run(*model.encode_history(history), model.context(0, 3.0, 2, len(history)), model.shipped_prior)
             ids = result.candidate_ids
             if not np.isfinite(result.candidate_scores).all() or ids.min() < 1 or ids.max() > model.catalogue_size:
                 errors += 1
@@ -89,6 +90,14 @@ class AgentRuntime:
         """Health of the model in service, on a second interpreter of it (the first one is serving requests)."""
         model = self.service.model
         return probe_model(EdgeModel(model.bundle, variant=model.variant))
+
+    def prior(self) -> Prior:
+        """The popularity prior the model is fed now."""
+        return self.service.prior.current()
+
+    def apply_prior(self, update: fleet_pb2.PriorUpdate) -> bool:
+        """Feed the model a pushed prior from the next request on (verified by the fleet client; raises PriorRefused)."""
+        return self.service.prior.apply(update)
 
     def counters(self) -> dict[str, float]:
         """Cumulative counters for telemetry."""

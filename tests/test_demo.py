@@ -21,7 +21,12 @@ def test_demo_runs_every_policy_and_writes_the_report(tiny_bundle: Path, synthet
                             deadline_ms=1000.0, report_dir=tmp_path / "report")
     result = run_demo(settings, say=lambda line: None)
     policies = result["policies"]
-    assert set(policies) == {"local", "split", "cloud", "routed"}
+    assert set(policies) == {"local", "local+push", "split", "cloud", "routed"}
+    assert result["prior_pushes"] > 0, "the manager pushes each day's prior as the replay crosses it"
+    for name, row in policies.items():
+        agents = row["agents"]
+        assert [a["profile"] for a in agents.values()] == ["lan", "wifi"] and sum(a["requests"] for a in agents.values()) == 60
+        assert (sum(a["stale_window_requests"] for a in agents.values()) > 0) == (name != "local")
     for name, row in policies.items():
         assert row["requests"] == 60 and row["failed"] == 0, (name, row)
         assert 0 <= row["ndcg_at_10"] <= 1

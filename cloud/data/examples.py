@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from cloud.data.errors import DataError
+from cloud.data.popularity import WINDOW_DAYS, relative_log_counts
 from core.features import CONTEXT_FEATURES, context_features
-
-TREND_WINDOW_DAYS = 28
 
 
 @dataclass(frozen=True)
@@ -227,16 +226,14 @@ class _ExampleBuilder:
 
 
 def _trend_table(day: np.ndarray, basket: np.ndarray, item: np.ndarray, n_items: int) -> np.ndarray:
-    """Row d: log1p(baskets holding each item during days [d - window, d - 1]), relative to the row's
-    top item so levels do not drift with sales volume; causal by design."""
+    """Row d: the trailing-window prior of day d (``cloud.data.popularity``), for every day at once."""
     n_days = int(day.max()) + 2
     pairs = pd.DataFrame({"day": day, "basket": basket, "item": item}).drop_duplicates(["basket", "item"])
     daily = np.zeros((n_days, n_items), np.float32)
     np.add.at(daily, (pairs["day"].to_numpy(), pairs["item"].to_numpy()), 1.0)
     cumulative = np.vstack([np.zeros((1, n_items), np.float32), np.cumsum(daily, axis=0)])
     rows = np.arange(n_days)
-    window = np.log1p(cumulative[rows] - cumulative[np.maximum(rows - TREND_WINDOW_DAYS, 0)])
-    return (window / np.maximum(window.max(axis=1, keepdims=True), 1.0)).astype(np.float32)
+    return relative_log_counts(cumulative[rows] - cumulative[np.maximum(rows - WINDOW_DAYS, 0)])
 
 
 def _fingerprint(frame: pd.DataFrame, split: SplitDates, history_len: int) -> str:

@@ -2,8 +2,9 @@
 
 user tower: attention-pooled history-side item embeddings H + request context -> u (``dim`` floats).
 item tower: the device's candidate-side item table V, a learned per-item bias, and a popularity prior
-(the trailing-window trend as of the model's release day, baked into the exported graph: the device's
-static stand-in for the cloud's live trend, refreshed with every release).
+(the trailing-window trend of one day). The prior is an input of the exported graph, not a weight: the
+device feeds the newest prior the fleet pushed to it (the bundle's own, of its release day, until the
+first push), so a fresh prior needs no model reload.
 score(item) = u . V[item] + bias[item] + w * prior[item] + repeat(item), where repeat is the same log-linear repeat
 score the teacher starts from (count, recency, learned residual), nonzero for items in the history,
 so the candidates keep what the customer is likely to buy again. The exported graph ends in top-K and
@@ -15,11 +16,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from cloud.models.layers import LogLinearRepeat, column_positions, mask_padding, scatter_to_catalogue
 from cloud.models.teacher import TREND_WEIGHT
+from core.edge_step import PRIOR_INPUT
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ class StudentConfig:
 class Student(keras.Model):
     """Training form: dict inputs of batch B -> (logits [B, N], user embedding [B, dim]).
 
-    In training, ``inputs["trend"]`` gives each example the popularity prior of its own day; without it
-    (the exported edge step) the prior set by ``set_prior`` is used.
+    ``inputs["trend"]`` [B, N] is each example's popularity prior (in training, that of its own day).
     """
 
     def __init__(self, config: StudentConfig, **kwargs: object) -> None:
@@ -53,7 +53,6 @@ class Student(keras.Model):
                                                  embeddings_regularizer=keras.regularizers.L2(1e-6))
         self.item_bias = keras.layers.Embedding(n, 1, embeddings_initializer="zeros")
         self.prior_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(TREND_WEIGHT), name="prior_weight")
-        self.prior = self.add_weight(shape=(n,), initializer="zeros", trainable=False, name="popularity_prior")
         # A separate, smaller history-side table: sharing V would store it twice in full-int8 files
         # (the gather needs per-tensor scales, the scoring matmul per-item ones).
         self.history_table = keras.layers.Embedding(n, config.history_dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.01),
@@ -63,10 +62,6 @@ class Student(keras.Model):
         self.pool_score = keras.layers.Dense(1)
         self.user = keras.Sequential([keras.layers.Dense(2 * d, activation="relu"), keras.layers.Dense(d)])
         self.repeat = LogLinearRepeat(n)
-
-    def set_prior(self, prior: np.ndarray) -> None:
-        """Bake the popularity prior of the release day into the model (before export)."""
-        self.prior.assign(prior.astype(np.float32))
 
     def call(self, inputs: dict[str, tf.Tensor], training: bool = False, return_mask: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         """``return_mask=False`` (the export) drops the padding column instead of masking it with a huge
@@ -79,7 +74,7 @@ class Student(keras.Model):
         weights = tf.squeeze(self.pool_score(tf.concat([embedded, slot], -1)), -1) - 1e9 * (1.0 - valid)
         pooled = tf.reduce_sum(tf.nn.softmax(weights, -1)[..., None] * embedded, axis=1)
         user = self.user(tf.concat([pooled, inputs["context"]], -1))
-        prior = inputs["trend"] if "trend" in inputs else self.prior[None, :]
+        prior = inputs["trend"]
         table, bias = self.item_table.embeddings, self.item_bias.embeddings
         if "columns" in inputs:  # training's sampled softmax (see Teacher): logits [B, C] for these items
             columns = tf.cast(inputs["columns"], tf.int32)
@@ -95,16 +90,18 @@ class Student(keras.Model):
 
 
 def edge_model(student: Student) -> keras.Model:
-    """The edge step as a batch-1 Keras model (what is converted to TFLite): inputs EDGE_INPUTS,
-    outputs EDGE_OUTPUTS (u, top-K candidate ids, their scores)."""
+    """The edge step as a batch-1 Keras model (what is converted to TFLite): inputs EDGE_INPUTS (the
+    request's history and context, and the popularity prior [1, N]), outputs EDGE_OUTPUTS (u, top-K
+    candidate ids, their scores)."""
     cfg = student.config
     inputs = {
         "hist_items": keras.Input((cfg.history_len,), batch_size=1, dtype="int32", name="hist_items"),
         "hist_age": keras.Input((cfg.history_len,), batch_size=1, dtype="float32", name="hist_age"),
         "hist_count": keras.Input((cfg.history_len,), batch_size=1, dtype="float32", name="hist_count"),
         "context": keras.Input((cfg.context_dim,), batch_size=1, dtype="float32", name="context"),
+        PRIOR_INPUT: keras.Input((cfg.n_items,), batch_size=1, dtype="float32", name=PRIOR_INPUT),
     }
-    logits, user = student(inputs, return_mask=False)
+    logits, user = student({**inputs, "trend": inputs[PRIOR_INPUT]}, return_mask=False)
     scores, ids = TopK(cfg.candidates)(logits)
     outputs = {"user_embedding": keras.layers.Identity(name="user_embedding")(user),
                "candidate_ids": keras.layers.Identity(name="candidate_ids")(ids),

@@ -125,10 +125,10 @@ class DynamicBatcher(Generic[I, O]):
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
         wait = self.load().estimated_wait_s
-        budget = self.max_queue_wait_s
+        wait_allowed = self.max_queue_wait_s
         if deadline is not None:
-            budget = min(budget, deadline - time.monotonic() - self._compute_ewma_s)
-        if len(self._queue) >= self.max_queue or (self._compute_ewma_s > 0 and wait > budget):
+            wait_allowed = min(wait_allowed, deadline - time.monotonic() - self._compute_ewma_s)
+        if len(self._queue) >= self.max_queue or (self._compute_ewma_s > 0 and wait > wait_allowed):
             self._observer.on_rejected()
             raise QueueFull(max(wait, 0.001))
         pending: _Pending[I, O] = _Pending(item, asyncio.get_running_loop().create_future(), deadline, time.monotonic())

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import grpc
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from cloud.serving.service import CloudRankerService, Refusal
-from cloud.serving.validation import InvalidRequest, RerankInput, validate_rerank
+from cloud.serving.validation import RerankInput, validate_rerank
 from core.codec import FLOAT32, encode
+from core.errors import InvalidRequest
 from protos.kserve import grpc_predict_v2_pb2 as v2
 from protos.kserve import grpc_predict_v2_pb2_grpc as v2_grpc
 from protos.v1 import cloud_pb2

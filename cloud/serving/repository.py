@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.bundle import BundleError, load_manifest, versions
 
 log = logging.getLogger("splitrank.cloud")
@@ -70,19 +70,33 @@ class ModelRepository:
             if self._refused.get(bundle.name, ((), ""))[0] == signature:
                 continue  # refused before and unchanged since; a bundle still being copied in is retried
             try:
-                load_manifest(bundle)
-                models = self._loader(bundle)
+                models = self._load(bundle)
             except (BundleError, OSError, ValueError, KeyError) as err:
                 self._refused[bundle.name] = (signature, str(err))
                 log.error("refused model version %s: %s", bundle.name, err)
                 continue
-            self._loaded[models.version] = models
-            while len(self._loaded) > self.keep:
-                self._loaded.popitem(last=False)
-            log.info("serving model version %s (loaded: %s)", models.version, list(self._loaded))
-            self.on_change(models.version)
             return models.version
         return None
+
+    def load(self, version: str) -> ServingModels:
+        """Load one named version (blocking) unless it is loaded; it joins the loaded ones by version order."""
+        if version in self._loaded:
+            return self._loaded[version]
+        bundle = self.root / version
+        if not bundle.is_dir():
+            raise UnknownVersion(f"model version {version!r} is not in {self.root}")
+        return self._load(bundle)
+
+    def _load(self, bundle: Path) -> ServingModels:
+        load_manifest(bundle)
+        models = self._loader(bundle)
+        self._loaded[models.version] = models
+        self._loaded = OrderedDict(sorted(self._loaded.items(), key=lambda item: int(item[0])))
+        while len(self._loaded) > self.keep:
+            self._loaded.popitem(last=False)
+        log.info("serving model version %s (loaded: %s)", models.version, list(self._loaded))
+        self.on_change(models.version)
+        return models
 
     async def watch(self, interval_s: float) -> None:
         """Poll for new versions forever, loading them off the event loop."""

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
-from cloud.serving.runtime import ServingModels, compute_device
+from cloud.serving.scoring import ServingModels, compute_device
 from cloud.serving.service import CloudRankerService
 from cloud.serving.settings import ServeSettings
 from core.rpc_guard import MalformedRequestGuard
@@ -94,7 +94,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
                              interceptors=[malformed])
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,
                                  max_queue=settings.max_queue, max_request_bytes=settings.max_request_bytes,
-                                 max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_budget_s=settings.min_budget_ms / 1000)
+                                 max_queue_wait_s=settings.max_queue_wait_ms / 1000, min_time_left_s=settings.min_time_left_ms / 1000)
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(OpenInferenceService(service), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -2,7 +2,7 @@
 
 Status codes carry the meaning: INVALID_ARGUMENT (what is wrong), NOT_FOUND (unknown pinned version),
 RESOURCE_EXHAUSTED (queue full; trailing metadata ``retry-after-ms``), DEADLINE_EXCEEDED (less than
-the minimum budget left on arrival, or the deadline passed while queued; nothing was computed), UNAVAILABLE (no model loaded yet, or draining).
+the minimum time left on arrival, or the deadline passed while queued; nothing was computed), UNAVAILABLE (no model loaded yet, or draining).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import numpy as np
 from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull, Timed
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository, UnknownVersion
-from cloud.serving.runtime import ServingModels
-from cloud.serving.validation import FullInput, InvalidRequest, RerankInput, validate_full, validate_rerank
+from cloud.serving.scoring import ServingModels
+from cloud.serving.validation import FullInput, RerankInput, validate_full, validate_rerank
+from core.errors import InvalidRequest
 from protos.v1 import cloud_pb2, cloud_pb2_grpc, common_pb2
 
 T = TypeVar("T", RerankInput, FullInput)
@@ -50,7 +51,8 @@ def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
     for row, item in enumerate(items):
         ids[row, : len(item.ids)] = item.ids
         scores[row, : len(item.ids)] = item.edge_scores
-    out = models.rerank(np.stack([item.user for item in items]), ids, scores, np.array([item.unix_time_s for item in items]))
+    out = models.rerank(np.stack([item.user for item in items]), ids, scores, np.array([item.unix_time_s for item in items]),
+                        np.array([item.prior_day_unix_s for item in items]))
     return [out[row, : len(item.ids)] for row, item in enumerate(items)]
 
 
@@ -67,6 +69,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.argsort(-scores, kind="stable")[:k]
     part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def answer_rerank(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The split route's answer: the k best candidates (ids, scores)."""
+    best = top_k(scores, item.k)
+    return item.ids[best], scores[best]
+
+
+def answer_full(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cloud route's answer: the k best catalogue items (ids, scores), never the padding id 0."""
+    logits = logits.copy()
+    logits[0] = -np.inf
+    best = top_k(logits, item.k)
+    return best, logits[best]
 
 
 class Refusal(Exception):
@@ -88,9 +104,9 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
     """Split and full ranking over a model repository, each behind its own dynamic batcher."""
 
     def __init__(self, repository: ModelRepository, metrics: ServerMetrics, *, max_batch_size: int, max_delay_s: float,
-                 max_queue: int, max_request_bytes: int, max_queue_wait_s: float = 0.05, min_budget_s: float = 0.001) -> None:
+                 max_queue: int, max_request_bytes: int, max_queue_wait_s: float = 0.05, min_time_left_s: float = 0.001) -> None:
         self.repository = repository
-        self.min_budget_s = min_budget_s
+        self.min_time_left_s = min_time_left_s
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes
         self.rerank_batcher: DynamicBatcher[RerankInput, np.ndarray] = DynamicBatcher(
@@ -104,29 +120,18 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
 
     async def Rerank(self, request: cloud_pb2.RerankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Split route."""
-        def answer(item: RerankInput, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            best = top_k(scores, item.k)
-            return item.ids[best], scores[best]
-
-        return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer)
+        return await self._serve("Rerank", request, context, validate_rerank, self.rerank_batcher, answer_rerank)
 
     async def RankFull(self, request: cloud_pb2.FullRankRequest, context: grpc.aio.ServicerContext) -> cloud_pb2.CloudRankResponse:
         """Cloud route."""
-
-        def answer(item: FullInput, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            logits = logits.copy()
-            logits[0] = -np.inf
-            best = top_k(logits, item.k)
-            return best, logits[best]
-
-        return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer)
+        return await self._serve("RankFull", request, context, validate_full, self.full_batcher, answer_full)
 
     def admit(self, context: grpc.aio.ServicerContext, version: str) -> tuple[ServingModels, float | None]:
         """The models a call runs on and its absolute deadline; raises Refusal when it cannot be served."""
         remaining = context.time_remaining()
-        if remaining is not None and remaining < self.min_budget_s:
+        if remaining is not None and remaining < self.min_time_left_s:
             raise Refusal(grpc.StatusCode.DEADLINE_EXCEEDED, f"{max(remaining, 0) * 1000:.3f} ms left on arrival, under the "
-                                                             f"{self.min_budget_s * 1000:.1f} ms minimum; nothing was computed")
+                                                             f"{self.min_time_left_s * 1000:.1f} ms minimum; nothing was computed")
         if self.draining:
             raise Refusal(grpc.StatusCode.UNAVAILABLE, "server is draining; retry on another replica")
         try:

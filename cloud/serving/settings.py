@@ -4,7 +4,7 @@ Light to import: the CLI derives its flags from it without loading the server.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from pydantic_settings import SettingsConfigDict
@@ -26,7 +26,7 @@ class ServeSettings(ProgramSettings):
     max_delay_ms: NonNegativeFloat = Field(2.0, description="How long a partial batch may wait for more requests.")
     max_queue: NonNegativeInt = Field(512, description="Queued requests before RESOURCE_EXHAUSTED.")
     max_queue_wait_ms: NonNegativeFloat = Field(50.0, description="A request whose estimated queue wait exceeds this is shed at once (RESOURCE_EXHAUSTED).")
-    min_budget_ms: NonNegativeFloat = Field(1.0, description="Calls with less deadline left than this are refused at once.")
+    min_time_left_ms: NonNegativeFloat = Field(1.0, description="Calls with less deadline left than this are refused at once.")
     max_request_bytes: PositiveInt = Field(64 * 1024, description="Largest request the service accepts.")
     max_message_bytes: PositiveInt = Field(4 * 1024 * 1024, description="gRPC's send and receive message limit.")
     poll_interval_s: PositiveFloat = Field(5.0, description="Seconds between two looks for a new model version.")
@@ -36,3 +36,11 @@ class ServeSettings(ProgramSettings):
     tls_cert_file: str | None = Field(None, description="PEM certificate: serve TLS (needs tls_key_file).")
     tls_key_file: str | None = Field(None, description="PEM private key of tls_cert_file.")
     tls_client_ca_file: str | None = Field(None, description="PEM CA bundle: require client certificates (mTLS).")
+    engine: Literal["standalone", "ray"] = Field("standalone", description="standalone: this grpc.aio server; ray: a Ray Serve app "
+                                                 "behind Serve's gRPC ingress (needs the [ray] extra).")
+    ray_address: str | None = Field(None, description="Ray cluster to deploy to (ray://host:10001 or auto); none: a local Ray.")
+    ray_num_cpus: PositiveInt = Field(2, description="CPUs of the local Ray started when ray_address is none.")
+    ray_replicas: PositiveInt = Field(1, description="Replicas of the Ray Serve deployment (the minimum, with autoscaling).")
+    ray_max_replicas: NonNegativeInt = Field(0, description="Autoscale the Ray deployment up to this many replicas; 0 = fixed replicas.")
+    ray_replica_cpus: PositiveFloat = Field(0.5, description="CPUs Ray reserves per replica (fractional: several fit on a small machine).")
+    ray_http_port: Port = Field(8000, description="Port of Ray Serve's HTTP proxy (unused by splitrank; Ray always starts it).")

@@ -6,14 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import CodecError, decode, decode_ids
+from core.errors import InvalidRequest
 from core.features import MAX_UNIX_TIME_S, history_arrays, request_context
 from protos.v1 import cloud_pb2
-
-
-class InvalidRequest(ValueError):
-    """The request cannot be served as sent."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +23,8 @@ class RerankInput:
     edge_scores: np.ndarray
     unix_time_s: int
     k: int
+    prior_day_unix_s: int = 0
+    """The day of the popularity prior the device's edge model was fed; 0 = its release's."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,10 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
     if not 0 <= request.unix_time_s <= MAX_UNIX_TIME_S:
         raise InvalidRequest(f"unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {request.unix_time_s}")
-    return RerankInput(models, user, ids.astype(np.int32, copy=False), scores, int(request.unix_time_s), int(request.k))
+    if not 0 <= request.prior_day_unix_s <= MAX_UNIX_TIME_S:
+        raise InvalidRequest(f"prior_day_unix_s must be between 0 (= the edge release's prior) and {MAX_UNIX_TIME_S}, got {request.prior_day_unix_s}")
+    return RerankInput(models, user, ids.astype(np.int32, copy=False), scores, int(request.unix_time_s), int(request.k),
+                       int(request.prior_day_unix_s))
 
 
 def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +109,7 @@ def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, 
     for slot, entry in enumerate(history):
         if not 1 <= entry.item_id < models.catalogue_size:
             raise InvalidRequest(f"history[{slot}].item_id {entry.item_id} is not in the catalogue (1..{models.catalogue_size - 1})")
-    items, age, count = history_arrays([(h.item_id, h.item_id, h.age_days, h.count) for h in history], models.history_len, InvalidRequest)
+    items, age, count = history_arrays([(h.item_id, h.item_id, h.age_days, h.count) for h in history], models.history_len)
     ctx = request.context
-    context = request_context(ctx.unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets, len(history), InvalidRequest)
+    context = request_context(ctx.unix_time_s, ctx.days_since_last_basket, ctx.previous_baskets, len(history))
     return FullInput(models, items, age, count, context, int(ctx.unix_time_s), int(request.k))

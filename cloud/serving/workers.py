@@ -16,13 +16,13 @@ import signal
 from types import FrameType
 
 from cloud.serving.server import ServeSettings, serve
+from core.logs import configure_logging
 
 log = logging.getLogger("splitrank.cloud")
 
 
 def _run_worker(settings: ServeSettings, index: int, log_level: str) -> None:
-    logging.basicConfig(level=log_level, format='{"time": "%(asctime)s", "level": "%(levelname)s", "worker": ' + str(index)
-                        + ', "logger": "%(name)s", "message": "%(message)s"}')
+    configure_logging(log_level, worker=index)
     asyncio.run(serve(settings))
 
 

@@ -95,6 +95,7 @@ class _Trained:
     tflite: dict[str, bytes]
     extra: dict[str, Any]
     router: GainModel
+    release_prior: np.ndarray
 
 
 def run_training(settings: TrainSettings, progress: Progress | None = None) -> Path:
@@ -118,7 +119,7 @@ def run_training(settings: TrainSettings, progress: Progress | None = None) -> P
         trained.stats.save(tmp / "cloud" / "item_stats.npz")
         trained.router.save(tmp / "edge" / "router.json")
         np.savez_compressed(tmp / "cloud" / "trend.npz", trend=dataset.trend)
-        np.save(tmp / "cloud" / "edge_prior.npy", trained.student.prior.numpy())
+        np.save(tmp / "edge" / "prior.npy", trained.release_prior)  # the prior a device feeds its model until the fleet pushes one
         released = dataset.start.timestamp() + 86400 * int(dataset.test.day.min())
         models = {"teacher": trained.teacher.config.as_dict(), "student": trained.student.config.as_dict(), "edge_release_unix_s": int(released),
                   "reranker": trained.reranker.config.as_dict(), "edge_formats": list(trained.tflite), **trained.extra}
@@ -176,16 +177,17 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     # (what a daily freshness push gives a device), beside the release-day rows below.
     daily_prior = evaluate(student_scorer, test)
 
-    # The shipped edge model carries the popularity prior of its release day. Evaluated on the test
+    # The shipped edge model comes with the popularity prior of its release day. Evaluated on the test
     # split, it is released the day the test period starts: no test-period data reaches it.
-    student.set_prior(dataset.trend[int(dataset.test.day.min())])
-    reranker, split_test, recall_k, validation_candidates = _fit_reranker(dataset, student, teacher, stats, settings, progress)
+    release_prior = dataset.trend[int(dataset.test.day.min())]
+    reranker, split_test, recall_k, validation_candidates = _fit_reranker(dataset, student, release_prior, teacher, stats, settings,
+                                                                         progress)
     router = _fit_router(dataset, validation_candidates, reranker, teacher_scorer)
 
     tflite: dict[str, bytes] = {}
     for i, fmt in enumerate(f for f in FORMATS if f != "pruned_int8"):
         _notify(progress, "export", i, len(FORMATS))
-        tflite[fmt] = convert(student, fmt, train)
+        tflite[fmt] = convert(student, fmt, train, dataset.trend)
     dense_weights = student.get_weights()
     masks = prune_weights(student, settings.prune_sparsity)
     student.fit(distilled, epochs=1, verbose=0, callbacks=[MaskHolder(student, masks)])
@@ -195,14 +197,14 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
 
     for i, (fmt, blob) in enumerate(tflite.items()):
         _notify(progress, "evaluate", i, len(tflite))
-        result, latency, recalls = _evaluate_tflite(blob, test, settings)
+        result, latency, recalls = _evaluate_tflite(blob, test, release_prior)
         metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidates=student.config.candidates, **recalls))
     _notify(progress, "evaluate", len(tflite), len(tflite))
     metrics.append(_row("student_daily_prior", "keras", daily_prior, None, None, role="edge_fresh_prior"))
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
              "prune_sparsity": settings.prune_sparsity, "softmax": "sampled" if sampler else "full"}
-    return _Trained(teacher, student, reranker, stats, metrics, tflite, extra, router)
+    return _Trained(teacher, student, reranker, stats, metrics, tflite, extra, router, release_prior)
 
 
 def _fit_teacher(dataset: Dataset, stats: ItemStats, sampler: ColumnSampler | None, settings: TrainSettings,
@@ -242,8 +244,8 @@ def _distillation_batches(dataset: Dataset, teacher: Teacher, sampler: ColumnSam
     return TrainingBatches(train, batch, batch_size=settings.batch_size, sampler=sampler, seed=settings.seed + 1)
 
 
-def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: ItemStats, settings: TrainSettings,
-                  progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float, dict[str, np.ndarray]]:
+def _fit_reranker(dataset: Dataset, student: Student, release_prior: np.ndarray, teacher: Teacher, stats: ItemStats,
+                  settings: TrainSettings, progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float, dict[str, np.ndarray]]:
     k = student.config.candidates
     rng = np.random.default_rng(settings.seed)
     chunk_rows = rows_per_batch(dataset.catalogue.size)
@@ -258,8 +260,8 @@ def _fit_reranker(dataset: Dataset, student: Student, teacher: Teacher, stats: I
         for lo in range(0, len(ex), chunk_rows):
             rows = np.arange(lo, min(lo + chunk_rows, len(ex)))
             if shipped:
-                prior = np.broadcast_to(student.prior.numpy(), (len(rows), dataset.catalogue.size))
-                logits, user = student.predict_on_batch(edge_inputs(ex, rows))
+                prior = np.broadcast_to(release_prior, (len(rows), dataset.catalogue.size))
+                logits, user = student.predict_on_batch({**edge_inputs(ex, rows), "trend": prior})
                 age = (ex.day[rows] - ex.day.min()).astype(np.float32)
             else:
                 released = np.maximum(ex.day[rows] - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(rows)), 0)
@@ -322,14 +324,14 @@ def _fit_router(dataset: Dataset, candidates: dict[str, np.ndarray], reranker: S
     return fit_gain_model(features, gains)
 
 
-def _evaluate_tflite(blob: bytes, test: Examples, settings: TrainSettings) -> tuple[RankingMetrics, float, dict[str, float]]:
+def _evaluate_tflite(blob: bytes, test: Examples, prior: np.ndarray) -> tuple[RankingMetrics, float, dict[str, float]]:
     from core.edge_step import EdgeStep
 
     step = EdgeStep(blob, threads=1)
     rankings, candidates, times = [], [], []
     for i in range(len(test)):
         start = time.perf_counter_ns()
-        result = step.run(test.hist_items[i], test.hist_age[i], test.hist_count[i], test.context[i])
+        result = step.run(test.hist_items[i], test.hist_age[i], test.hist_count[i], test.context[i], prior)
         times.append(time.perf_counter_ns() - start)
         rankings.append(result.candidate_ids[:20])
         candidates.append(result.candidate_ids)

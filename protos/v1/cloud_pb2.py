@@ -25,27 +25,27 @@ _sym_db = _symbol_database.Default()
 from protos.v1 import common_pb2 as protos_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/v1/cloud.proto\x12\x0csplitrank.v1\x1a\x16protos/v1/common.proto\"s\n\x12QuantizedEmbedding\x12\x31\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1f.splitrank.v1.EmbeddingEncoding\x12\x0b\n\x03\x64im\x18\x02 \x01(\r\x12\r\n\x05scale\x18\x03 \x01(\x02\x12\x0e\n\x06values\x18\x04 \x01(\x0c\"X\n\x11\x43ompactCandidates\x12\x11\n\tids_delta\x18\x01 \x01(\x0c\x12\x30\n\x06scores\x18\x02 \x01(\x0b\x32 .splitrank.v1.QuantizedEmbedding\"\xfc\x01\n\rRerankRequest\x12\x38\n\x0euser_embedding\x18\x01 \x01(\x0b\x32 .splitrank.v1.QuantizedEmbedding\x12\x15\n\rcandidate_ids\x18\x02 \x03(\r\x12\x13\n\x0b\x65\x64ge_scores\x18\x03 \x03(\x02\x12;\n\x12\x63ompact_candidates\x18\x08 \x01(\x0b\x32\x1f.splitrank.v1.CompactCandidates\x12\t\n\x01k\x18\x04 \x01(\r\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x13\n\x0bunix_time_s\x18\x06 \x01(\x03\x12\x11\n\tdevice_id\x18\x07 \x01(\t\"D\n\x10\x43loudHistoryItem\x12\x0f\n\x07item_id\x18\x01 \x01(\r\x12\x10\n\x08\x61ge_days\x18\x02 \x01(\x02\x12\r\n\x05\x63ount\x18\x03 \x01(\x02\"\xa6\x01\n\x0f\x46ullRankRequest\x12/\n\x07history\x18\x01 \x03(\x0b\x32\x1e.splitrank.v1.CloudHistoryItem\x12-\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1c.splitrank.v1.RequestContext\x12\t\n\x01k\x18\x03 \x01(\r\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x11\n\tdevice_id\x18\x05 \x01(\t\"\x98\x01\n\x11\x43loudRankResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\r\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12$\n\x04load\x18\x04 \x01(\x0b\x32\x16.splitrank.v1.LoadHint\x12\x10\n\x08queue_ms\x18\x05 \x01(\x02\x12\x12\n\ncompute_ms\x18\x06 \x01(\x02*\x91\x01\n\x11\x45mbeddingEncoding\x12\"\n\x1e\x45MBEDDING_ENCODING_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45MBEDDING_ENCODING_FLOAT32\x10\x01\x12\x1b\n\x17\x45MBEDDING_ENCODING_INT8\x10\x02\x12\x1b\n\x17\x45MBEDDING_ENCODING_INT4\x10\x03\x32\xa1\x01\n\x0b\x43loudRanker\x12\x46\n\x06Rerank\x12\x1b.splitrank.v1.RerankRequest\x1a\x1f.splitrank.v1.CloudRankResponse\x12J\n\x08RankFull\x12\x1d.splitrank.v1.FullRankRequest\x1a\x1f.splitrank.v1.CloudRankResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protos/v1/cloud.proto\x12\x0csplitrank.v1\x1a\x16protos/v1/common.proto\"s\n\x12QuantizedEmbedding\x12\x31\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1f.splitrank.v1.EmbeddingEncoding\x12\x0b\n\x03\x64im\x18\x02 \x01(\r\x12\r\n\x05scale\x18\x03 \x01(\x02\x12\x0e\n\x06values\x18\x04 \x01(\x0c\"X\n\x11\x43ompactCandidates\x12\x11\n\tids_delta\x18\x01 \x01(\x0c\x12\x30\n\x06scores\x18\x02 \x01(\x0b\x32 .splitrank.v1.QuantizedEmbedding\"\xad\x02\n\rRerankRequest\x12\x38\n\x0euser_embedding\x18\x01 \x01(\x0b\x32 .splitrank.v1.QuantizedEmbedding\x12\x15\n\rcandidate_ids\x18\x02 \x03(\r\x12\x13\n\x0b\x65\x64ge_scores\x18\x03 \x03(\x02\x12;\n\x12\x63ompact_candidates\x18\x08 \x01(\x0b\x32\x1f.splitrank.v1.CompactCandidates\x12\t\n\x01k\x18\x04 \x01(\r\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x13\n\x0bunix_time_s\x18\x06 \x01(\x03\x12\x11\n\tdevice_id\x18\x07 \x01(\t\x12\x15\n\rprior_version\x18\t \x01(\x04\x12\x18\n\x10prior_day_unix_s\x18\n \x01(\x03\"D\n\x10\x43loudHistoryItem\x12\x0f\n\x07item_id\x18\x01 \x01(\r\x12\x10\n\x08\x61ge_days\x18\x02 \x01(\x02\x12\r\n\x05\x63ount\x18\x03 \x01(\x02\"\xa6\x01\n\x0f\x46ullRankRequest\x12/\n\x07history\x18\x01 \x03(\x0b\x32\x1e.splitrank.v1.CloudHistoryItem\x12-\n\x07\x63ontext\x18\x02 \x01(\x0b\x32\x1c.splitrank.v1.RequestContext\x12\t\n\x01k\x18\x03 \x01(\r\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x11\n\tdevice_id\x18\x05 \x01(\t\"\x98\x01\n\x11\x43loudRankResponse\x12\x10\n\x08item_ids\x18\x01 \x03(\r\x12\x0e\n\x06scores\x18\x02 \x03(\x02\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12$\n\x04load\x18\x04 \x01(\x0b\x32\x16.splitrank.v1.LoadHint\x12\x10\n\x08queue_ms\x18\x05 \x01(\x02\x12\x12\n\ncompute_ms\x18\x06 \x01(\x02*\x91\x01\n\x11\x45mbeddingEncoding\x12\"\n\x1e\x45MBEDDING_ENCODING_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x45MBEDDING_ENCODING_FLOAT32\x10\x01\x12\x1b\n\x17\x45MBEDDING_ENCODING_INT8\x10\x02\x12\x1b\n\x17\x45MBEDDING_ENCODING_INT4\x10\x03\x32\xa1\x01\n\x0b\x43loudRanker\x12\x46\n\x06Rerank\x12\x1b.splitrank.v1.RerankRequest\x1a\x1f.splitrank.v1.CloudRankResponse\x12J\n\x08RankFull\x12\x1d.splitrank.v1.FullRankRequest\x1a\x1f.splitrank.v1.CloudRankResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.v1.cloud_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDDINGENCODING']._serialized_start=920
-  _globals['_EMBEDDINGENCODING']._serialized_end=1065
+  _globals['_EMBEDDINGENCODING']._serialized_start=969
+  _globals['_EMBEDDINGENCODING']._serialized_end=1114
   _globals['_QUANTIZEDEMBEDDING']._serialized_start=63
   _globals['_QUANTIZEDEMBEDDING']._serialized_end=178
   _globals['_COMPACTCANDIDATES']._serialized_start=180
   _globals['_COMPACTCANDIDATES']._serialized_end=268
   _globals['_RERANKREQUEST']._serialized_start=271
-  _globals['_RERANKREQUEST']._serialized_end=523
-  _globals['_CLOUDHISTORYITEM']._serialized_start=525
-  _globals['_CLOUDHISTORYITEM']._serialized_end=593
-  _globals['_FULLRANKREQUEST']._serialized_start=596
-  _globals['_FULLRANKREQUEST']._serialized_end=762
-  _globals['_CLOUDRANKRESPONSE']._serialized_start=765
-  _globals['_CLOUDRANKRESPONSE']._serialized_end=917
-  _globals['_CLOUDRANKER']._serialized_start=1068
-  _globals['_CLOUDRANKER']._serialized_end=1229
+  _globals['_RERANKREQUEST']._serialized_end=572
+  _globals['_CLOUDHISTORYITEM']._serialized_start=574
+  _globals['_CLOUDHISTORYITEM']._serialized_end=642
+  _globals['_FULLRANKREQUEST']._serialized_start=645
+  _globals['_FULLRANKREQUEST']._serialized_end=811
+  _globals['_CLOUDRANKRESPONSE']._serialized_start=814
+  _globals['_CLOUDRANKRESPONSE']._serialized_end=966
+  _globals['_CLOUDRANKER']._serialized_start=1117
+  _globals['_CLOUDRANKER']._serialized_end=1278
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ class CompactCandidates(_message.Message):
     def __init__(self, ids_delta: _Optional[bytes] = ..., scores: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ...) -> None: ...
 
 class RerankRequest(_message.Message):
-    __slots__ = ("user_embedding", "candidate_ids", "edge_scores", "compact_candidates", "k", "model_version", "unix_time_s", "device_id")
+    __slots__ = ("user_embedding", "candidate_ids", "edge_scores", "compact_candidates", "k", "model_version", "unix_time_s", "device_id", "prior_version", "prior_day_unix_s")
     USER_EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_IDS_FIELD_NUMBER: _ClassVar[int]
     EDGE_SCORES_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,8 @@ class RerankRequest(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     UNIX_TIME_S_FIELD_NUMBER: _ClassVar[int]
     DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_DAY_UNIX_S_FIELD_NUMBER: _ClassVar[int]
     user_embedding: QuantizedEmbedding
     candidate_ids: _containers.RepeatedScalarFieldContainer[int]
     edge_scores: _containers.RepeatedScalarFieldContainer[float]
@@ -57,7 +59,9 @@ class RerankRequest(_message.Message):
     model_version: str
     unix_time_s: int
     device_id: str
-    def __init__(self, user_embedding: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ..., candidate_ids: _Optional[_Iterable[int]] = ..., edge_scores: _Optional[_Iterable[float]] = ..., compact_candidates: _Optional[_Union[CompactCandidates, _Mapping]] = ..., k: _Optional[int] = ..., model_version: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., device_id: _Optional[str] = ...) -> None: ...
+    prior_version: int
+    prior_day_unix_s: int
+    def __init__(self, user_embedding: _Optional[_Union[QuantizedEmbedding, _Mapping]] = ..., candidate_ids: _Optional[_Iterable[int]] = ..., edge_scores: _Optional[_Iterable[float]] = ..., compact_candidates: _Optional[_Union[CompactCandidates, _Mapping]] = ..., k: _Optional[int] = ..., model_version: _Optional[str] = ..., unix_time_s: _Optional[int] = ..., device_id: _Optional[str] = ..., prior_version: _Optional[int] = ..., prior_day_unix_s: _Optional[int] = ...) -> None: ...
 
 class CloudHistoryItem(_message.Message):
     __slots__ = ("item_id", "age_days", "count")

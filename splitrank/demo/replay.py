@@ -12,6 +12,7 @@ import numpy as np
 
 from cloud.data.examples import Examples
 from splitrank.client import AsyncClient, SplitrankError
+from splitrank.reports.replay import sdk_history
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,7 @@ def build_requests(examples: Examples, rows: np.ndarray, codes: list[str], unix_
     """The requests of a sample of examples, in time order; a customer always uses the same agent."""
     out = []
     for row in rows[np.argsort(unix_time_s[rows], kind="stable")]:
-        valid = examples.hist_items[row] > 0
-        history = [(codes[int(i)], float(a), float(c)) for i, a, c in
-                   zip(examples.hist_items[row][valid], examples.hist_age[row][valid], examples.hist_count[row][valid], strict=True)]
+        history = sdk_history(examples, int(row), codes)
         days_since_last = float(np.expm1(examples.context[row][2] * 6.0))  # the context features store log1p(x) / 6
         baskets = round(float(np.expm1(examples.context[row][3] * 6.0)))
         user = int(examples.user[row]) if len(examples.user) else int(row)
@@ -55,8 +54,9 @@ def build_requests(examples: Examples, rows: np.ndarray, codes: list[str], unix_
 
 
 async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: float, deadline_s: float,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> list[Outcome]:
-    """Send every request at its slot; returns outcomes in request order."""
+                 progress: Callable[[int, int], None] = lambda done, total: None, on_day: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Send every request at its slot; returns outcomes in request order. ``on_day(unix day)`` runs (in a thread, the
+    clock paused) before the first request of each day: the simulated clock's hook."""
     clients = [AsyncClient(address) for address in addresses]
     outcomes: list[Outcome | None] = [None] * len(requests)
     done = 0
@@ -67,16 +67,22 @@ async def replay(requests: list[Request], addresses: list[str], *, rate_per_s: f
         try:
             answer = await clients[request.agent].rank(request.history, context=request.context, k=10, deadline_s=deadline_s)
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, answer.item_ids,
-                                      answer.route, answer.degraded, answer.timings["edge_us"])
+                                      answer.route, answer.degraded, answer.timings.edge_us)
         except SplitrankError as err:
             outcomes[index] = Outcome(request.example, request.agent, started, (time.perf_counter() - started) * 1000, [], "failed",
-                                      False, 0, err.code or str(err))
+                                      False, 0, err.code.name if err.code else str(err))
         done += 1
         progress(done, len(requests))
 
     start = time.monotonic()
     tasks = []
+    day = None
     for index, request in enumerate(requests):
+        if on_day is not None and request.context["unix_time_s"] // 86400 != day:
+            day = request.context["unix_time_s"] // 86400
+            paused = time.monotonic()
+            await asyncio.to_thread(on_day, int(day))
+            start += time.monotonic() - paused
         delay = start + index / rate_per_s - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -43,6 +43,27 @@ def summarize(outcomes: list[Outcome], examples: Examples, index: dict[str, int]
     }
 
 
+def per_agent(outcomes: list[Outcome], examples: Examples, index: dict[str, int], agents: list[tuple[str, str]],
+              stale_window: set[int]) -> dict[str, dict[str, Any]]:
+    """Per agent (device id -> its network profile, requests, NDCG@10, cloud share, p99), and its cloud share over the
+    requests of the window one agent spent offline (``stale_window``: example ids), to compare it with the fresh ones."""
+    out = {}
+    for number, (device_id, profile) in enumerate(agents):
+        mine = [o for o in outcomes if o.agent == number]
+        rankings = np.zeros((len(mine), 20), np.int64)
+        for row, outcome in enumerate(mine):
+            ids = [index.get(code, 0) for code in outcome.item_ids[:20]]
+            rankings[row, : len(ids)] = ids
+        ndcg = per_example_metrics(examples, rankings, np.array([o.example for o in mine], np.int64))["ndcg_at_10"] if mine else np.zeros(0)
+        window = [o for o in mine if o.example in stale_window]
+        out[device_id] = {"profile": profile, "requests": len(mine), "ndcg_at_10": float(np.nansum(ndcg) / max(len(mine), 1)),
+                          "cloud_share": sum(o.route in CLOUD_ROUTES for o in mine) / max(len(mine), 1),
+                          "p99_ms": float(np.percentile([o.latency_ms for o in mine], 99)) if mine else 0.0,
+                          "failed": sum(bool(o.error) for o in mine), "stale_window_requests": len(window),
+                          "stale_window_cloud_share": sum(o.route in CLOUD_ROUTES for o in window) / max(len(window), 1)}
+    return out
+
+
 def comparison(policies: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Routed against always-cloud: the ratios the demo is judged on."""
     local, cloud, routed = policies["local"], policies["cloud"], policies["routed"]
@@ -110,7 +131,18 @@ def table(policies: dict[str, dict[str, Any]]) -> list[str]:
                ("cloud_share", "cloud", "{:.0%}"), ("bytes_up_per_request", "B up/req", "{:.0f}"), ("bytes_down_per_request", "B down/req", "{:.0f}"),
                ("raw_history_bytes_sent", "history B out", "{}"), ("cloud_compute_s", "cloud s", "{:.2f}"),
                ("device_energy_mj_per_request", "mJ/req", "{:.2f}"), ("usd_per_million", "USD/M req", "{:.3f}")]
-    lines = [f"{'policy':<8}" + "".join(f"{title:>14}" for _, title, _ in columns)]
+    lines = [f"{'policy':<11}" + "".join(f"{title:>14}" for _, title, _ in columns)]
     for name, row in policies.items():
-        lines.append(f"{name:<8}" + "".join(f"{fmt.format(row[key]):>14}" for key, _, fmt in columns))
+        lines.append(f"{name:<11}" + "".join(f"{fmt.format(row[key]):>14}" for key, _, fmt in columns))
+    return lines
+
+
+def agent_table(policies: dict[str, dict[str, Any]]) -> list[str]:
+    """Per policy and agent (network profile): NDCG@10, cloud share, p99, and the cloud share while one agent was offline."""
+    lines = [f"{'policy':<11}{'agent':<18}{'profile':<8}{'NDCG@10':>9}{'cloud':>7}{'p99 ms':>8}{'cloud while one was offline':>29}"]
+    for name, row in policies.items():
+        for device_id, agent in row.get("agents", {}).items():
+            window = f"{agent['stale_window_cloud_share']:.0%} of {agent['stale_window_requests']}" if agent["stale_window_requests"] else "-"
+            lines.append(f"{name:<11}{device_id:<18}{agent['profile']:<8}{agent['ndcg_at_10']:>9.4f}{agent['cloud_share']:>7.0%}"
+                         f"{agent['p99_ms']:>8.1f}{window:>29}")
     return lines

@@ -1,5 +1,9 @@
 """The demo end to end: a bundle (trained if there is none), the running system, a timed replay of
-the held-out test period per policy, and the report."""
+the held-out test period per policy, and the report.
+
+The replay runs a simulated clock: as it crosses into a day of the test period, the fleet manager pushes
+that day's popularity prior (policies with the push), and one agent is offline for ``stale_days`` of
+it (its broker link cut: it misses those pushes but still serves its customers)."""
 
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from cloud.data.examples import Dataset
 from core.bundle import DEFAULT_REPOSITORY, BundleError, resolve_bundle
-from core.costs import Prices
+from core.costs import Prices, push_cost_per_request
 from protos.v1 import cloud_pb2
-from splitrank.demo.replay import Request, build_requests, replay
-from splitrank.demo.report import comparison, summarize, table, write_plots
+from splitrank.demo.replay import Outcome, Request, build_requests, replay
+from splitrank.demo.report import agent_table, comparison, per_agent, summarize, table, write_plots
 from splitrank.demo.stack import DemoStack
 
-POLICIES = {"local": ("local", 0.0), "split": ("split", 0.0), "cloud": ("cloud", 0.0), "routed": ("learned", None)}
-"""Report name -> (router policy, cloud fraction target; None = the demo's routed_fraction)."""
+POLICIES = {"local": ("local", 0.0, False), "local+push": ("local", 0.0, True), "split": ("split", 0.0, True), "cloud": ("cloud", 0.0, True),
+            "routed": ("learned", None, True)}
+"""Report name -> (router policy, cloud fraction target (None = the demo's routed_fraction), daily prior push).
+They run in this order: ``local`` (the release day's prior) before any push."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class DemoSettings:
     prices: Path | None = None
     seed: int = 0
     policies: tuple[str, ...] = field(default=tuple(POLICIES))
+    stale_agent: int = 0
+    """The agent that is offline (and misses the pushes) from test day ``stale_days[0]`` to ``stale_days[1]``."""
+    stale_days: tuple[int, int] = (7, 28)
 
 
 def ensure_bundle(settings: DemoSettings, say: Callable[[str], None]) -> Path:
@@ -57,9 +67,31 @@ def _history_bytes(request: Request) -> int:
     return sum(cloud_pb2.CloudHistoryItem(item_id=1 + i, age_days=a, count=c).ByteSize() for i, (_, a, c) in enumerate(request.history))
 
 
+def _replay_policy(stack: DemoStack, requests: list[Request], dataset: Dataset, settings: DemoSettings, *, push: bool,
+                   progress: Callable[[int, int], None]) -> list[Outcome]:
+    """One policy's timed replay. With ``push``, a simulated clock: the fleet gets each day's prior as the replay crosses
+    into it, and the stale agent is offline inside its window."""
+    from splitrank.reports.replay import pushed_prior
+
+    first_day = int(dataset.test.day.min())
+    start_day = int(dataset.start.timestamp()) // 86400
+    stale_agent = stack.agents[settings.stale_agent % len(stack.agents)]
+
+    def new_day(unix_day: int) -> None:
+        day = unix_day - start_day
+        stack.set_online(stale_agent, not settings.stale_days[0] <= day - first_day < settings.stale_days[1])
+        prior = pushed_prior(dataset, day)
+        stack.push_prior(prior.values, prior.day_unix_s)
+
+    runs = asyncio.run(replay(requests, [agent.address for agent in stack.agents], rate_per_s=settings.rate_per_s,
+                              deadline_s=settings.deadline_ms / 1000, progress=progress, on_day=new_day if push else None))
+    stack.set_online(stale_agent, True)
+    return runs
+
+
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Everything; returns the report (also written to ``report_dir``)."""
-    from cloud.serving.runtime import compute_device
+    from cloud.serving.scoring import compute_device
     from cloud.training.pipeline import TrainSettings, load_dataset
     from splitrank.reports.replay import load_models, request_times
 
@@ -75,6 +107,8 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
     rows = np.sort(rng.choice(len(test), size=min(settings.requests, len(test)), replace=False))
     unix = request_times(dataset, test)
     requests = build_requests(test, rows, edge.codes, unix, len(settings.profiles))
+    first_day = int(test.day.min())
+    stale_window = {int(r) for r in rows if settings.stale_days[0] <= test.day[r] - first_day < settings.stale_days[1]}  # example ids
     index = {code: i for i, code in enumerate(edge.codes)}
     gpu = compute_device() == "GPU"
     say(f"bundle {bundle}; {len(requests)} test-period requests per policy at {settings.rate_per_s:.0f}/s, deadline {settings.deadline_ms:.0f} ms; "
@@ -87,16 +121,16 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
         addresses = [agent.address for agent in stack.agents]
         stack.set_policy("split")
         asyncio.run(replay(requests[:50], addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000))  # warm links
-        for name in settings.policies:
-            policy, fraction = POLICIES[name]
+        for name in (p for p in POLICIES if p in settings.policies):
+            policy, fraction, push = POLICIES[name]
             if fraction is None:
                 stack.set_policy(policy, settings.routed_fraction, settings.routed_cloud_timeout_ms)
             else:
                 stack.set_policy(policy, fraction)
             compute_before, (up_before, down_before) = stack.compute_seconds(), stack.wire_bytes()
+            pushes_before, push_bytes_before, push_cpu_before = stack.priors.version if stack.priors else 0, stack.push_bytes, stack.push_cpu_s
             report = (lambda done, total, name=name: progress(name, done, total)) if progress else (lambda done, total: None)
-            runs = asyncio.run(replay(requests, addresses, rate_per_s=settings.rate_per_s, deadline_s=settings.deadline_ms / 1000,
-                                      progress=report))
+            runs = _replay_policy(stack, requests, dataset, settings, push=push, progress=report)
             compute_after, (up_after, down_after) = stack.compute_seconds(), stack.wire_bytes()
             compute = sum(compute_after.values()) - sum(compute_before.values())
             by_example = {r.example: r for r in requests}
@@ -104,17 +138,27 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
             outcomes[name] = runs
             policies[name] = summarize(runs, test, index, compute_s=compute, bytes_up=up_after - up_before, bytes_down=down_after - down_before,
                                        raw_history_bytes=raw, prices=prices, gpu=gpu)
+            if push and stack.priors:
+                sent = max(stack.priors.version - pushes_before, 1)
+                cost = push_cost_per_request(prices, push_bytes=(stack.push_bytes - push_bytes_before) / sent,
+                                             compute_s=(stack.push_cpu_s - push_cpu_before) / sent, devices=len(stack.agents),
+                                             requests_per_device=len(runs) / sent / len(stack.agents))
+                policies[name]["push_usd_per_million"] = cost.usd * 1e6  # apart from usd_per_million: see the README
+            policies[name]["agents"] = per_agent(runs, test, index, [(a.device_id, a.profile) for a in stack.agents],
+                                                 stale_window if push else set())
             say(f"{name}: NDCG@10 {policies[name]['ndcg_at_10']:.4f}, p99 {policies[name]['p99_ms']:.1f} ms, "
                 f"cloud share {policies[name]['cloud_share']:.0%}, failed {policies[name]['failed']}")
         fleet = stack.manager.telemetry_summary() if stack.manager else {}
+        pushes = stack.priors.version if stack.priors else 0
     finally:
         stack.stop()
     settings.report_dir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"bundle": str(bundle), "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
-                              "cloud_device": "GPU" if gpu else "CPU", "prices": prices.as_dict(), "policies": policies, "fleet_telemetry": fleet}
+                              "cloud_device": "GPU" if gpu else "CPU", "prices": prices.as_dict(), "policies": policies, "fleet_telemetry": fleet,
+                              "prior_pushes": pushes, "stale_agent": stack.agents[settings.stale_agent % len(stack.agents)].device_id}
     if {"local", "cloud", "routed"} <= policies.keys():
         result["routed_vs_cloud"] = comparison(policies)
     result["plots"] = [str(p) for p in write_plots(settings.report_dir, policies, outcomes)]
     (settings.report_dir / "report.json").write_text(json.dumps(result, indent=2))
-    (settings.report_dir / "report.txt").write_text("\n".join(table(policies)) + "\n")
+    (settings.report_dir / "report.txt").write_text("\n".join(table(policies) + [""] + agent_table(policies)) + "\n")
     return result

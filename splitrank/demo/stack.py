@@ -1,49 +1,29 @@
 """The demo's running system: the cloud server, the embedded broker and N edge agents as separate
-processes; a network-emulating TCP proxy between each agent and the cloud; the fleet manager."""
+processes; a network-emulating TCP proxy between each agent and the cloud, and one between each agent
+and the broker (so a device can go offline); the fleet manager, which also pushes the popularity prior."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devices.freshness import PriorChannel
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress
-from splitrank.client import Client
+from devices.release import generate_keypair, load_private_key
 from splitrank.netem import PROFILES, NetemProxy
 from splitrank.ports import free_port
-
-
-def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes] | None, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(Exception):  # not up yet
-            if check():
-                return
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {process.returncode}; see its log")
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not come up within {timeout_s:.0f} s")
-        time.sleep(0.2)
-
-
-def _listening(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
+from splitrank.processes import ManagedProcess, agent_ready, port_open, splitrank_command, wait_until
 
 
 @dataclass
@@ -54,7 +34,8 @@ class Agent:
     profile: str
     address: str
     proxy: NetemProxy
-    process: subprocess.Popen[bytes]
+    process: ManagedProcess
+    broker_link: NetemProxy
 
 
 @dataclass
@@ -68,17 +49,19 @@ class DemoStack:
     agents: list[Agent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._processes: list[subprocess.Popen[bytes]] = []
-        self._stack = ExitStack()
+        self._processes: list[ManagedProcess] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.cloud_port, self.metrics_port, self.broker_port = free_port(), free_port(), free_port()
         self.manager: FleetManager | None = None
+        self.priors: PriorChannel | None = None
+        self.push_bytes = 0
+        """Bytes of every prior push so far (each goes to every device), and the CPU seconds that encoding and signing them took."""
+        self.push_cpu_s = 0.0
 
-    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = self._stack.enter_context((self.log_dir / f"{name}.log").open("wb"))
-        process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", *args], stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})})
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> ManagedProcess:
+        process = ManagedProcess(splitrank_command(*args), what=name, env={"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
+                                 log=self.log_dir / f"{name}.log")
         self._processes.append(process)
         return process
 
@@ -89,38 +72,72 @@ class DemoStack:
         cloud = self._spawn("cloud", "serve-cloud", "--repository", str(self.bundle.parent), "--port", str(self.cloud_port),
                             "--metrics-port", str(self.metrics_port), "--log-level", "WARNING")
         broker = self._spawn("broker", "broker", "--port", str(self.broker_port))
-        _wait(lambda: _listening(self.broker_port), "the broker", broker)
-        self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
-        self.manager.start(30)
+        broker.wait_ready(lambda: port_open(self.broker_port), timeout_s=180)
+        manager = self.manager = FleetManager(BrokerAddress("127.0.0.1", self.broker_port, protocol="3.1.1"), client_id="demo-manager")
+        manager.start(30)
+        private_key, public_key = generate_keypair(self.log_dir / "keys")
+        self.priors = PriorChannel(load_private_key(private_key))
         for i, profile in enumerate(self.profiles):
             proxy = NetemProxy("127.0.0.1", self.cloud_port, PROFILES[profile], seed=i)
-            asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(10)
+            broker_link = NetemProxy("127.0.0.1", self.broker_port, PROFILES["lan"], seed=100 + i)
+            for link in (proxy, broker_link):
+                asyncio.run_coroutine_threadsafe(link.start(), self.loop).result(10)
             port, device_id = free_port(), f"demo-{i:02d}-{profile}"
             process = self._spawn(device_id, "run-agent", "--repository", str(self.bundle), "--port", str(port), "--policy", "local",
                                   "--cloud", f"cloud=127.0.0.1:{proxy.port}@{self.usd_per_call}", "--device-id", device_id,
-                                  "--mqtt", f"127.0.0.1:{self.broker_port}", "--state-dir", str(self.log_dir / device_id), "--log-level", "WARNING",
+                                  "--mqtt", f"127.0.0.1:{broker_link.port}", "--release-public-key", str(public_key),
+                                  "--state-dir", str(self.log_dir / device_id), "--log-level", "WARNING",
                                   env={"SPLITRANK_AGENT_MQTT_PROTOCOL": "3.1.1", "SPLITRANK_AGENT_TELEMETRY_INTERVAL_S": "1"})
-            self.agents.append(Agent(device_id, profile, f"127.0.0.1:{port}", proxy, process))
+            self.agents.append(Agent(device_id, profile, f"127.0.0.1:{port}", proxy, process, broker_link))
 
         def cloud_serving() -> bool:
             with grpc.insecure_channel(f"127.0.0.1:{self.cloud_port}") as channel:
                 answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1)
                 return answer.status == health_pb2.HealthCheckResponse.SERVING
 
-        _wait(cloud_serving, "the cloud server", cloud)
+        cloud.wait_ready(cloud_serving, timeout_s=180)
         for agent in self.agents:
-            with Client(agent.address) as client:
-                _wait(lambda client=client: client.wait_ready(1.0), f"agent {agent.device_id}", agent.process)
-        assert self.manager is not None
-        _wait(lambda: sum(r["online"] for r in self.manager.status()) >= len(self.agents), "devices reporting to the fleet manager", None, 60)
+            agent.process.wait_ready(lambda address=agent.address: agent_ready(address), timeout_s=180)
+        wait_until(lambda: sum(r["online"] for r in manager.status()) >= len(self.agents), 60, "devices reporting to the fleet manager")
 
     def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0) -> None:
         """Switch every device's router through the fleet (retained config), and wait until all report it."""
-        assert self.manager is not None
-        revision = self.manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
-                                           cloud_timeout_ms=cloud_timeout_ms)
-        _wait(lambda: all(r["config_revision"] >= revision for r in self.manager.status() if r["device_id"].startswith("demo-")),
-              f"devices to apply policy {policy}", None, 60)
+        manager = self.manager
+        assert manager is not None, "start() first"
+        revision = manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
+                                      cloud_timeout_ms=cloud_timeout_ms)
+        wait_until(lambda: all(r["config_revision"] >= revision for r in manager.status() if r["device_id"].startswith("demo-")),
+                   60, f"devices to apply policy {policy}")
+
+    def push_prior(self, values: np.ndarray, day_unix_s: int) -> int:
+        """Push a day's prior to the fleet and wait until every online device that had the previous one serves it (one
+        that missed pushes refuses deltas against versions it lacks, and catches up at the next full push); returns its version."""
+        assert self.manager is not None and self.priors is not None
+        previous = self.priors.version
+        in_sync = {r["device_id"] for r in self.manager.status() if r["prior_version"] == previous}
+        started = time.process_time()
+        push, update = self.priors.push(values, day_unix_s)
+        self.push_cpu_s += time.process_time() - started
+        self.push_bytes += push.ByteSize()
+        self.manager.publish_prior(push)
+        waiting = {a.device_id for a in self.agents if a.broker_link.is_up and (a.device_id in in_sync or not update.base_version)}
+        manager = self.manager
+        wait_until(lambda: all(r["prior_version"] >= update.version for r in manager.status() if r["device_id"] in waiting),
+                   60, f"devices to apply prior version {update.version}")
+        return update.version
+
+    def set_online(self, agent: Agent, online: bool) -> None:
+        """Cut an agent's link to the broker (it misses pushes and config, still serves requests) or restore it
+        (waiting until it is back: it catches up on what it missed from its session and the retained push)."""
+        if agent.broker_link.is_up == online:
+            return
+        self.loop.call_soon_threadsafe(agent.broker_link.up if online else agent.broker_link.down)
+        manager = self.manager
+        assert manager is not None
+        wait_until(lambda: agent.broker_link.is_up == online, 10, "the broker link")
+        if online:
+            wait_until(lambda: any(r["device_id"] == agent.device_id and r["online"] for r in manager.status()), 60,
+                       f"{agent.device_id} back online")
 
     def compute_seconds(self) -> dict[str, float]:
         """Cloud compute seconds so far per model (batched model calls), from the server's Prometheus metrics."""
@@ -141,14 +158,10 @@ class DemoStack:
         if self.manager is not None:
             self.manager.stop()
         for process in self._processes:
-            if process.poll() is None:
-                process.terminate()
+            process.popen.terminate()
         for process in self._processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            process.stop()
         for agent in self.agents:
-            asyncio.run_coroutine_threadsafe(agent.proxy.stop(), self.loop).result(10)
+            for link in (agent.proxy, agent.broker_link):
+                asyncio.run_coroutine_threadsafe(link.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._stack.close()

@@ -11,9 +11,10 @@ import numpy as np
 
 from cloud.data.examples import Dataset, Examples
 from cloud.evaluation import per_example_metrics, top_k
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.codec import FLOAT32, decode, encode
 from core.gain_model import router_features
+from core.prior import DAY_S, Prior, quantize
 from edge.model import EdgeModel
 
 
@@ -27,6 +28,7 @@ class Replay:
     edge_scores: np.ndarray  # [E, K]
     features: np.ndarray  # [E, F] router features
     unix_time_s: np.ndarray  # [E]
+    prior_day_unix_s: np.ndarray  # [E] the day of the prior the edge was fed; 0 = the bundle's own (its release day's)
 
     def ndcg(self, rankings: np.ndarray) -> np.ndarray:
         """NDCG@10 of each request's ranking (item ids, best first); 0 for a basket of unknown items, as in the mean metrics."""
@@ -43,7 +45,7 @@ class Replay:
         out = []
         for lo in range(0, len(user), 256):
             part = slice(lo, lo + 256)
-            scores = cloud.rerank(user[part], self.candidate_ids[part], edge[part], self.unix_time_s[part])
+            scores = cloud.rerank(user[part], self.candidate_ids[part], edge[part], self.unix_time_s[part], self.prior_day_unix_s[part])
             out.append(np.take_along_axis(self.candidate_ids[part], np.argsort(-scores, axis=1, kind="stable"), 1))
         return np.concatenate(out)
 
@@ -57,24 +59,46 @@ class Replay:
         return np.concatenate(out)
 
 
+def sdk_history(examples: Examples, row: int, codes: list[str]) -> list[tuple[str, float, float]]:
+    """One example's history as an app sends it through the SDK: (item code, age in days, count), most recent first."""
+    valid = examples.hist_items[row] > 0
+    return [(codes[int(item)], float(age), float(count)) for item, age, count in
+            zip(examples.hist_items[row][valid], examples.hist_age[row][valid], examples.hist_count[row][valid], strict=True)]
+
+
 def request_times(dataset: Dataset, examples: Examples) -> np.ndarray:
     """Unix seconds of each example as a request: noon of its basket's day."""
     return (dataset.start.timestamp() + examples.day.astype(np.float64) * 86400 + 12 * 3600).astype(np.int64)
 
 
-def replay(dataset: Dataset, examples: Examples, edge: EdgeModel) -> Replay:
-    """Run the edge step on every example of a split (requests at noon of their day)."""
+def pushed_prior(dataset: Dataset, day: int, version: int = 1) -> Prior:
+    """The prior the fleet pushes for a day of the dataset (its trend row, int8 as on the wire)."""
+    return quantize(dataset.trend[day], version=version, day_unix_s=int(dataset.start.timestamp()) + day * DAY_S)
+
+
+def replay(dataset: Dataset, examples: Examples, edge: EdgeModel, prior_days: np.ndarray | None = None) -> Replay:
+    """Run the edge step on every example of a split (requests at noon of their day), fed the bundle's prior, or
+    with ``prior_days`` [E] the pushed prior of that trend-table day."""
     users, ids, scores = [], [], []
+    priors: dict[int, Prior] = {}
     for i in range(len(examples)):
-        result = edge.run(examples.hist_items[i], examples.hist_age[i], examples.hist_count[i], examples.context[i])
+        if prior_days is None:
+            prior = edge.shipped_prior
+        else:
+            day = int(prior_days[i])
+            if day not in priors:
+                priors[day] = pushed_prior(dataset, day)
+            prior = priors[day]
+        result = edge.run(examples.hist_items[i], examples.hist_age[i], examples.hist_count[i], examples.context[i], prior)
         users.append(result.user_embedding)
         ids.append(result.candidate_ids)
         scores.append(result.candidate_scores)
     ids_a, scores_a = np.stack(ids), np.stack(scores)
     unix = request_times(dataset, examples)
-    age = np.maximum(unix - edge.release_unix_s, 0) / 86400.0
+    prior_unix = np.zeros(len(examples), np.int64) if prior_days is None else int(dataset.start.timestamp()) + prior_days.astype(np.int64) * DAY_S
+    age = np.maximum(unix - np.where(prior_unix > 0, prior_unix, edge.release_unix_s), 0) / 86400.0
     features = router_features(ids_a, scores_a, examples.hist_items, examples.context, age)
-    return Replay(examples, np.stack(users), ids_a, scores_a, features, unix)
+    return Replay(examples, np.stack(users), ids_a, scores_a, features, unix, prior_unix)
 
 
 def load_models(bundle: Path) -> tuple[EdgeModel, ServingModels]:

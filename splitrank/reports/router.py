@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from core.gain_model import GainModel
 from splitrank.reports.replay import Replay
 

@@ -44,7 +44,8 @@ def test_edge_model_outputs_valid_candidates(tiny_bundle: Path) -> None:
     hist = np.zeros(step.history_len, np.int32)
     hist[:3] = [1, 2, 3]
     result = step.run(hist, np.array([1.0, 5.0, 30.0] + [0.0] * (step.history_len - 3), np.float32),
-                      np.ones(step.history_len, np.float32), np.zeros(step.context_dim, np.float32))
+                      np.ones(step.history_len, np.float32), np.zeros(step.context_dim, np.float32),
+                      np.load(tiny_bundle / "edge" / "prior.npy"))
     assert result.candidate_ids.shape == (step.candidates,)
     assert len(set(result.candidate_ids.tolist())) == step.candidates
     assert ((result.candidate_ids >= 1) & (result.candidate_ids < len(catalogue))).all()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cloud.serving.runtime import ServingModels
+from cloud.serving.scoring import ServingModels
 from cloud.serving.server import ServeSettings, in_flight_limit
 from core.codec import FLOAT32, INT8, encode
 from protos.v1 import cloud_pb2
@@ -57,6 +57,25 @@ def test_batched_results_equal_direct_model_calls(server: ServerThread) -> None:
     assert batch_sizes._sum.get() > batch_sizes._buckets[0].get(), "no batch held more than one request"
 
 
+def test_the_reranker_is_told_the_prior_the_device_was_fed(server: ServerThread) -> None:
+    models = server.running.repository.current
+    request = _split_request(models, np.random.default_rng(3), encoding=FLOAT32)
+    days = np.array([0, int(models.trend_start.timestamp()) + 5 * 86400])
+    ids = np.array(request.candidate_ids, np.int32)[None]
+    priors = models.candidate_priors(days, np.repeat(ids, 2, axis=0))
+    np.testing.assert_array_equal(priors[0], models.edge_prior[ids[0]])  # 0: the prior the edge model was released with
+    np.testing.assert_array_equal(priors[1], models.trend[5][ids[0]])  # a pushed prior: the trend row of its day
+    user = np.frombuffer(request.user_embedding.values, "<f4")[None]
+    scores = np.array(request.edge_scores, np.float32)[None]
+    for day in days:
+        request.prior_day_unix_s = int(day)
+        direct = models.rerank(user, ids, scores, np.array([request.unix_time_s]), np.array([day]))[0]
+        response = server.stub.Rerank(request, timeout=30)
+        assert list(response.item_ids) == ids[0, np.argsort(-direct, kind="stable")[: request.k]].tolist()
+    released = models.rerank(user, ids, scores, np.array([request.unix_time_s]))[0]
+    np.testing.assert_allclose(models.rerank(user, ids, scores, np.array([request.unix_time_s]), days[:1])[0], released)
+
+
 def test_full_route_ranks_the_catalogue(server: ServerThread) -> None:
     models = server.running.repository.current
     request = cloud_pb2.FullRankRequest(history=[cloud_pb2.CloudHistoryItem(item_id=i, age_days=3.0 * i, count=2) for i in (1, 2, 3)],
@@ -79,6 +98,7 @@ BAD = {
     "scores missing": (lambda r: r.ClearField("edge_scores"), "0 edge_scores for 12 candidate_ids"),
     "empty request": (lambda r: r.Clear(), "no candidate_ids"),
     "oversized": (lambda r: setattr(r, "device_id", "x" * 100_000), "bytes, the limit is"),
+    "negative prior day": (lambda r: setattr(r, "prior_day_unix_s", -1), "prior_day_unix_s must be between 0"),
 }
 
 

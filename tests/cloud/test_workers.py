@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from core.codec import INT8, encode
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, splitrank_command
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +30,9 @@ def test_two_workers_share_one_port(tiny_bundle: Path, tmp_path: Path) -> None:
     port, metrics = free_port(), free_port()
     while metrics + 1 == port:
         metrics = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "splitrank.cli", "serve-cloud", "--repository", str(tmp_path), "--port", str(port),
-                                "--workers", "2", "--metrics-port", str(metrics), "--log-level", "WARNING"], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{metrics + 1}/metrics", timeout=1)
-                urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=1)
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "workers did not start"
-                time.sleep(0.5)
+    with ManagedProcess(splitrank_command("serve-cloud", "--repository", str(tmp_path), "--port", str(port), "--workers", "2",
+                                          "--metrics-port", str(metrics), "--log-level", "WARNING"), what="serve-cloud --workers 2") as server:
+        server.wait_ready(lambda: _served(metrics + 1) >= 0 and _served(metrics) >= 0, timeout_s=120)
         student = json.loads((tiny_bundle / "manifest.json").read_text())["models"]["student"]
         n_items, dim = int(student["n_items"]), int(student["dim"])
         rng = np.random.default_rng(0)
@@ -58,6 +46,4 @@ def test_two_workers_share_one_port(tiny_bundle: Path, tmp_path: Path) -> None:
                     edge_scores=[0.0] * 8, k=3), timeout=10)
                 assert len(answer.item_ids) == 3
         assert _served(metrics) > 0 and _served(metrics + 1) > 0  # both workers answered
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        assert server.stop(30) == 0, server.output_tail()  # SIGTERM drains both workers

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.costs import DEFAULT_PRICES, Prices, request_cost
+from core.costs import DEFAULT_PRICES, Prices, push_cost_per_request, request_cost
 
 
 def test_packaged_prices_and_arithmetic() -> None:
@@ -31,3 +31,12 @@ def test_broken_price_files_are_refused(tmp_path: Path) -> None:
         Prices.load(negative)
     with pytest.raises(ValueError, match="cannot read"):
         Prices.load(tmp_path / "nope.toml")
+
+
+def test_the_freshness_push_is_shared_by_every_request_until_the_next_one() -> None:
+    prices = Prices.load()
+    one = push_cost_per_request(prices, push_bytes=2000, compute_s=0.5, devices=1000, requests_per_device=10)
+    assert one.egress_usd == pytest.approx(2000 * 1000 / 1e9 * prices.egress_usd_per_gb / 10_000)
+    assert one.device_joules == pytest.approx(2000 * prices.radio_joules_per_byte / 10)
+    busier = push_cost_per_request(prices, push_bytes=2000, compute_s=0.5, devices=1000, requests_per_device=100)
+    assert busier.usd == pytest.approx(one.usd / 10) and busier.device_joules == pytest.approx(one.device_joules / 10)

@@ -5,10 +5,7 @@ and started again on the same ports."""
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import pytest
 from devices.broker import write_mosquitto_config
 from devices.mqtt import BrokerAddress
 from splitrank.ports import free_port
+from splitrank.processes import ManagedProcess, port_open
 
 PASSWORD = "pw-7Hq2-not-in-logs"
 
@@ -29,30 +27,20 @@ class Mosquitto:
         self.port, self.tls_port = free_port(), free_port()
         users = {"manager": PASSWORD, **{f"device-{i:02d}": PASSWORD for i in range(devices)}}
         self.conf = write_mosquitto_config(directory, port=self.port, users=users, tls_port=self.tls_port)
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ManagedProcess | None = None
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode() if self.process.stderr else ''}")
+        self.process = ManagedProcess(["mosquitto", "-c", str(self.conf)], what="mosquitto")
+        self.process.wait_ready(lambda: port_open(self.port), timeout_s=10)
 
     def kill(self) -> None:
         assert self.process is not None
         self.process.kill()
-        self.process.wait(5)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(5)
+        if self.process is not None:
+            self.process.stop(5)
 
     def address(self, user: str) -> BrokerAddress:
         return BrokerAddress("127.0.0.1", self.port, username=user, password=PASSWORD, protocol="5")

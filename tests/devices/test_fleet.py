@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,11 @@ from devices.mqtt import BrokerAddress, MqttConnection
 from devices.release import generate_keypair, load_private_key, load_public_key, make_release
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
+from splitrank.processes import wait_until
 from tests.devices.conftest import Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
 
 pytestmark = pytest.mark.slow
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from splitrank.cli import main
+from splitrank.processes import wait_until
 from tests.devices.conftest import PASSWORD, Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
 
@@ -40,9 +40,7 @@ def test_fleet_commands(mosquitto: Mosquitto, tiny_bundle: Path, tmp_path: Path)
         assert over_tls.exit_code == 0, over_tls.output
         assert [r["device_id"] for r in json.loads(over_tls.output)] == ["device-00"]
         assert runner.invoke(main, ["fleet", "config", *broker, "device-00", "--policy", "split"]).exit_code == 0
-        deadline = time.monotonic() + 10
-        while device.runtime.policy() != "split" and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: device.runtime.policy() == "split", 10, "config to arrive")
         assert device.runtime.policy() == "split"
         telemetry = runner.invoke(main, ["fleet", "telemetry", *broker, "--seconds", "1", "--format", "json"])
         assert telemetry.exit_code == 0 and json.loads(telemetry.output)["received"] >= 1

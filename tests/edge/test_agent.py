@@ -69,7 +69,7 @@ def test_every_route_answers_through_the_sdk(agent: AgentThread, tiny_bundle: Pa
     history = _history(tiny_bundle)
     local = agent.client.rank(history, k=5, deadline_s=5)
     assert local.route == "local" and not local.degraded and len(local.item_ids) == 5
-    assert local.timings["edge_us"] > 0 and local.timings["total_us"] >= local.timings["edge_us"]
+    assert local.timings.edge_us > 0 and local.timings.total_us >= local.timings.edge_us
     split = agent.client.rank(history, k=5, deadline_s=5, route="split")
     assert (split.route, split.degraded, split.cloud_endpoint) == ("split", False, "c0"), split.degraded_reason
     assert split.scores == sorted(split.scores, reverse=True)

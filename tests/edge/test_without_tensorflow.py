@@ -34,7 +34,7 @@ def test_edge_step_runs_without_tensorflow(tiny_bundle: Path) -> None:
         step = EdgeStep(bundle + "/edge/student_full_int8.tflite")
         hist = np.zeros(step.history_len, np.int32); hist[0] = 1
         result = step.run(hist, np.ones(step.history_len, np.float32), np.ones(step.history_len, np.float32),
-                          np.zeros(step.context_dim, np.float32))
+                          np.zeros(step.context_dim, np.float32), np.load(bundle + "/edge/prior.npy"))
         try:
             import tensorflow
         except ImportError:

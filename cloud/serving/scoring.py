@@ -1,4 +1,4 @@
-"""One bundle version, loaded for serving: the split reranker and the teacher behind fixed-signature
+"""Scoring with one bundle version, loaded for serving: the split reranker and the teacher behind fixed-signature
 ``tf.function``s, so no batch shape ever retraces. Runs on the GPU when TensorFlow sees one."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class ServingModels:
         self.trend_start = datetime.fromisoformat(manifest.data["trend_start"]).replace(tzinfo=timezone.utc)
         with np.load(bundle / "cloud" / "trend.npz") as data:
             self.trend = data["trend"]
-        self.edge_prior = np.load(bundle / "cloud" / "edge_prior.npy")
+        self.edge_prior = np.load(bundle / "edge" / "prior.npy")  # what the edge model is fed until the fleet pushes a prior
         stats = ItemStats.load(bundle / "cloud" / "item_stats.npz")
         self.teacher = Teacher(TeacherConfig(**teacher_cfg), stats)
         self.reranker = SplitReranker(RerankerConfig(**reranker_cfg), stats)
@@ -99,8 +99,17 @@ class ServingModels:
         newest = self.trend.shape[0] - 1
         return np.where((np.asarray(unix_time_s) <= 0) | (days > newest), newest, np.clip(days, 0, newest)).astype(np.int64)
 
-    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
-        """Scores [B, K'] for candidate ids [B, K'] (K' <= K; rows may be padded with id 0)."""
+    def candidate_priors(self, prior_day_unix_s: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """The popularity prior [B, K] of each candidate as the device fed its edge model: the trend row of the pushed
+        prior's day, or the edge release's prior where the request says 0."""
+        days = np.asarray(prior_day_unix_s)
+        pushed = self.trend[self.day_index(days)[:, None], ids]
+        return np.where((days > 0)[:, None], pushed, self.edge_prior[ids])
+
+    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray,
+               prior_day_unix_s: np.ndarray | None = None) -> np.ndarray:
+        """Scores [B, K'] for candidate ids [B, K'] (K' <= K; rows may be padded with id 0); ``prior_day_unix_s`` [B]
+        names the prior each device's edge scores hold (0 or None: the edge release's)."""
         rows, width = ids.shape
         padded_rows = bucket(rows)
         full_ids = np.zeros((padded_rows, self.candidates), np.int32)
@@ -109,7 +118,10 @@ class ServingModels:
         edge[:rows, :width] = np.where(ids > 0, edge_scores, PAD_SCORE)
         days = _pad_rows(self.day_index(unix_time_s), padded_rows)
         trend = np.take_along_axis(self.trend[days], full_ids, 1)
-        prior = self.edge_prior[full_ids]
+        if prior_day_unix_s is None or not np.any(prior_day_unix_s):
+            prior = self.edge_prior[full_ids]
+        else:
+            prior = self.candidate_priors(_pad_rows(np.asarray(prior_day_unix_s, np.int64), padded_rows), full_ids)
         out = self._rerank(_pad_rows(user.astype(np.float32), padded_rows), full_ids, edge, trend, prior).numpy()
         return np.where(ids > 0, out[:rows, :width], -np.inf)
 
