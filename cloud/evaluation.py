@@ -17,6 +17,8 @@ Scorer = Callable[[Examples, np.ndarray], np.ndarray]
 """(examples, row indices) -> float scores [len(rows), n_items]."""
 
 _DISCOUNTS = 1.0 / np.log2(np.arange(2, 202))
+DENSE_SCORES = 8_000_000
+"""Whole-catalogue scores held at once while evaluating: 512 rows at 15k items, 80 at 100k."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,20 @@ def metrics_from_rankings(examples: Examples, rankings: np.ndarray, rows: np.nda
                           len(per["ndcg_at_10"]))
 
 
-def evaluate(scorer: Scorer, examples: Examples, *, batch_size: int = 512) -> RankingMetrics:
-    """Score every example of a split in batches and return the mean metrics."""
-    rankings = []
-    for lo in range(0, len(examples), batch_size):
-        rows = np.arange(lo, min(lo + batch_size, len(examples)))
-        rankings.append(top_k(scorer(examples, rows), 20))
+def rows_per_batch(n_items: int) -> int:
+    """Rows to score at once so one batch of whole-catalogue scores stays near ``DENSE_SCORES`` values."""
+    return max(16, min(512, DENSE_SCORES // max(n_items, 1)))
+
+
+def evaluate(scorer: Scorer, examples: Examples, *, batch_size: int | None = None) -> RankingMetrics:
+    """Score every example of a split in batches (sized to the catalogue unless given) and return the mean metrics."""
+    rankings, lo, size = [], 0, batch_size or 16
+    while lo < len(examples):
+        rows = np.arange(lo, min(lo + size, len(examples)))
+        scores = scorer(examples, rows)
+        rankings.append(top_k(scores, 20))
+        lo += len(rows)
+        size = batch_size or rows_per_batch(scores.shape[1])
     return metrics_from_rankings(examples, np.concatenate(rankings))
 
 

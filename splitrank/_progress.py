@@ -1,10 +1,10 @@
-"""Progress bars for long work, one bar per pipeline stage (rich)."""
+"""Progress bars for long work, one bar per pipeline stage (rich), with elapsed time and an ETA."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 class StageProgress:
@@ -12,7 +12,7 @@ class StageProgress:
 
     def __init__(self, *, enabled: bool = True) -> None:
         self._progress = Progress(TextColumn("{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TextColumn("{task.fields[figures]}"), disable=not enabled, transient=False)
+                                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[figures]}"), disable=not enabled, transient=False)
         self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> StageProgress:  # noqa: PYI034 - not subclassed

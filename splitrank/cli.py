@@ -59,7 +59,8 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 
 
 @main.command()
-@settings_flags(TrainSettings, "data", "user_col", "item_col", "time_col", "basket_col", "quantity_col", "price_col", "repository")
+@settings_flags(TrainSettings, "data", "user_col", "item_col", "time_col", "basket_col", "quantity_col", "price_col", "rating_col",
+                "min_rating", "time_format", "repository")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with a [train] table of these settings.")
 @settings_flags(TrainSettings, "max_examples", "teacher_epochs", "student_epochs", "reranker_epochs", "seed")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True, help="Summary as a table or JSON.")
@@ -253,6 +254,29 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
     except BundleError as err:
         _fail(str(err))
     emit(result, fmt)
+
+
+@bench.command("train")
+@click.option("--sizes", default="500000,1000000,2000000", show_default=True, help="Interactions per synthetic log, comma-separated.")
+@click.option("--items", type=int, default=100_000, show_default=True, help="Catalogue size of the synthetic logs.")
+@click.option("--repeats", type=click.Choice(["both", "with", "without"]), default="both", show_default=True,
+              help="Logs with repeat purchases, without, or one of each per size.")
+@click.option("--edge-items", default="10000,100000,500000", show_default=True, help="Catalogue sizes for the edge step, comma-separated.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str) -> None:
+    """`splitrank train` on synthetic logs of growing size (seconds, peak memory) and the edge step per catalogue size."""
+    from benchmarks.train import run_train_benchmark
+
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    try:
+        size_list = [int(x) for x in sizes.split(",")]
+        edge_list = [int(x) for x in edge_items.split(",")]
+    except ValueError:
+        _fail(f"--sizes and --edge-items take comma-separated integers, got {sizes!r} and {edge_items!r}")
+    flags = {"both": (True, False), "with": (True,), "without": (False,)}[repeats]
+    emit(run_train_benchmark(sizes=size_list, items=items, repeats=flags, edge_items=edge_list, progress=say), fmt)
 
 
 @bench.command("cloud")

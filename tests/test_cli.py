@@ -84,6 +84,30 @@ def test_train_on_bad_data_names_the_problem_and_writes_nothing(tmp_path: Path, 
     assert not (tmp_path / "repo").exists() or not any((tmp_path / "repo").iterdir())
 
 
+OWN_LOG_HEADER = "user_id,item_id,timestamp,rating\n"
+BAD_OWN_LOGS = {
+    "unknown timestamp format": ("u1,0001,1362141000,8\nu2,0002,last tuesday,7\n", [],
+                                 "row 3 has 'last tuesday', a timestamp in no known format (tried iso, unix_s, unix_ms"),
+    "non-numeric rating": ("u1,0001,1362141000,8\nu2,0002,1362211200,great\n", ["--rating-col", "rating"],
+                           "'rating' must be numeric, row 3 has 'great'"),
+    "single day": ("u1,0001,1362141000,8\nu2,0002,1362142000,7\nu1,0003,1362143000,9\n", [], "needs interactions on at least 3 days"),
+    "one user": ("u1,0001,1362141000,8\nu1,0002,1362311200,7\nu1,0003,1362511200,9\n", [], "the log has one user ('u1')"),
+    "min rating without its column": ("u1,0001,1362141000,8\n", ["--min-rating", "5"], "--min-rating needs"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_OWN_LOGS))
+def test_train_on_a_bad_own_log_names_the_problem_and_writes_nothing(tmp_path: Path, case: str) -> None:
+    rows, flags, message = BAD_OWN_LOGS[case]
+    data = tmp_path / "log.csv"
+    data.write_text(OWN_LOG_HEADER + rows)
+    result = _run("train", "--data", str(data), "--user-col", "user_id", "--item-col", "item_id", "--time-col", "timestamp",
+                  *flags, "--repository", str(tmp_path / "repo"))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "repo").exists()
+
+
 def test_tensorflow_commands_print_no_tensorflow_start_up_lines_unless_debug() -> None:
     quiet = _run("report", "cost")
     assert quiet.returncode == 0 and "gpu_usd_per_hour" in quiet.stdout

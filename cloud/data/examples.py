@@ -10,8 +10,10 @@ test baskets include everything the customer bought before them, as a live syste
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -74,11 +76,17 @@ class Examples:
         """The distinct items of example ``index``'s basket."""
         return self.label_items[self.label_ptr[index] : self.label_ptr[index + 1]]
 
-    def label_matrix(self, rows: np.ndarray, n_items: int) -> np.ndarray:
-        """Dense multi-hot labels for ``rows``: float32 [len(rows), n_items]."""
-        out = np.zeros((len(rows), n_items), np.float32)
+    def label_matrix(self, rows: np.ndarray, n_items: int, columns: np.ndarray | None = None) -> np.ndarray:
+        """Multi-hot labels for ``rows``: float32 [len(rows), n_items], or [len(rows), len(columns)] over
+        the items ``columns`` (a sampled softmax's columns; basket items outside them are left out)."""
+        position = np.arange(n_items)
+        if columns is not None:
+            position = np.full(n_items, -1, np.int64)
+            position[columns] = np.arange(len(columns))
+        out = np.zeros((len(rows), n_items if columns is None else len(columns)), np.float32)
         for r, index in enumerate(rows):
-            out[r, self.labels(int(index))] = 1.0
+            at = position[self.labels(int(index))]
+            out[r, at[at >= 0]] = 1.0
         return out
 
     def take(self, rows: np.ndarray) -> Examples:
@@ -127,30 +135,53 @@ def build_dataset(frame: pd.DataFrame, split: SplitDates, *, history_len: int = 
     item = frame["item"].map(index).to_numpy(np.int32)
     trend = _trend_table(day, frame["basket"].to_numpy(), item, catalogue.size)
 
-    baskets = (
-        pd.DataFrame({"user": frame["user"].to_numpy(), "basket": frame["basket"].to_numpy(), "time": frame["time"].to_numpy(), "day": day, "item": item})
-        .groupby(["user", "basket"], sort=False)
-        .agg(time=("time", "first"), day=("day", "first"), items=("item", lambda s: np.unique(s.to_numpy())))
-        .reset_index()
-        .sort_values(["user", "time", "basket"], kind="stable")
-    )
-    builders = {name: _ExampleBuilder(history_len) for name in ("train", "validation", "test")}
-    user_codes = {u: i for i, u in enumerate(baskets["user"].unique())}
-    for user, group in baskets.groupby("user", sort=False):
-        state: dict[int, list[float]] = {}
-        last_day: float | None = None
-        for n_baskets, row in enumerate(group.itertuples(index=False)):
-            t = pd.Timestamp(row.time)
-            now = (t - pd.Timestamp(start)).total_seconds() / 86400.0
-            if state:
-                period = "train" if t < split.validation_start else "validation" if t < split.test_start else "test"
-                builders[period].add(state, now, t, last_day, n_baskets, row.day, row.items, user_codes[user])
-            for it in row.items:
-                entry = state.setdefault(int(it), [now, 0.0])
-                entry[0] = now
-                entry[1] += 1.0
-            last_day = now
-    splits = {name: b.build() for name, b in builders.items()}
+    # One row per basket, each customer's baskets in time order; basket items as CSR (ptr, items).
+    rows = pd.DataFrame({"user": frame["user"].to_numpy(), "basket": frame["basket"].to_numpy(), "time": frame["time"].to_numpy(),
+                         "day": day, "item": item}).drop_duplicates(["user", "basket", "item"])
+    rows["bid"] = rows.groupby(["user", "basket"], sort=False).ngroup()
+    baskets = rows.groupby("bid", sort=True).agg(user=("user", "first"), basket=("basket", "first"), time=("time", "min"),
+                                                 day=("day", "first"))
+    rows = rows.sort_values(["bid", "item"], kind="stable")
+    basket_items = rows["item"].to_numpy(np.int32)
+    basket_ptr = np.concatenate([[0], np.cumsum(np.bincount(rows["bid"].to_numpy(), minlength=len(baskets)))])
+    order = baskets.sort_values(["user", "time", "basket"], kind="stable").index.to_numpy()
+    user_codes = pd.factorize(baskets["user"].to_numpy()[order])[0]
+    when = np.asarray(baskets["time"].dt.to_pydatetime())[order]
+    now_days = ((baskets["time"] - pd.Timestamp(start)).dt.total_seconds().to_numpy() / 86400.0)[order]
+    times = baskets["time"].to_numpy()[order]
+    period = np.where(times < np.datetime64(split.validation_start), 0, np.where(times < np.datetime64(split.test_start), 1, 2))
+    basket_day = baskets["day"].to_numpy()[order]
+    builders = [_ExampleBuilder(history_len) for _ in ("train", "validation", "test")]
+    state: OrderedDict[int, list[float]] = OrderedDict()  # item -> [day last had, baskets], least recent first
+    first_seen: dict[int, int] = {}  # item -> order in which the customer first had it
+    previous_user, last_day, n_baskets = -1, 0.0, 0
+    for i, b in enumerate(order):
+        user, now = int(user_codes[i]), float(now_days[i])
+        if user != previous_user:
+            state.clear()
+            first_seen.clear()
+            previous_user, n_baskets = user, 0
+        items = basket_items[basket_ptr[b] : basket_ptr[b + 1]]
+        if state:
+            builders[period[i]].add(state, now, when[i], now - last_day, n_baskets, int(basket_day[i]), items, user)
+        for it in items.tolist():
+            first_seen.setdefault(it, len(first_seen))
+        for it in items.tolist():
+            entry = state.setdefault(it, [now, 0.0])
+            entry[0] = now
+            entry[1] += 1.0
+        # Items had at this moment go last, so iterating from the end yields them first and, among them, the
+        # items the customer first had earliest (the history keeps those when a basket spills over history_len).
+        same_time = []
+        for it, (last, _) in reversed(state.items()):
+            if last != now:
+                break
+            same_time.append(it)
+        for it in sorted(set(same_time) | set(items.tolist()), key=first_seen.__getitem__, reverse=True):
+            state.move_to_end(it)
+        last_day, n_baskets = now, n_baskets + 1
+    builders_by_name = dict(zip(("train", "validation", "test"), builders, strict=True))
+    splits = {name: b.build() for name, b in builders_by_name.items()}
     for name, examples in splits.items():
         if len(examples) == 0:
             raise DataError(
@@ -169,17 +200,17 @@ class _ExampleBuilder:
         self.history_len = history_len
         self.rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, int]] = []
 
-    def add(self, state: dict[int, list[float]], now: float, t: pd.Timestamp, last_day: float | None,
+    def add(self, state: OrderedDict[int, list[float]], now: float, when: datetime, days_since_last: float,
             n_baskets: int, day: int, items: np.ndarray, user: int) -> None:
-        recent = sorted(state.items(), key=lambda kv: -kv[1][0])[: self.history_len]
+        recent = list(islice(reversed(state.items()), self.history_len))  # most recent first
         hist = np.zeros(self.history_len, np.int32)
         age = np.zeros(self.history_len, np.float32)
         count = np.zeros(self.history_len, np.float32)
         hist[: len(recent)] = [k for k, _ in recent]
-        age[: len(recent)] = [now - v[0] for k, v in recent]
-        count[: len(recent)] = [v[1] for k, v in recent]
-        context = context_features(t.to_pydatetime(), now - (last_day if last_day is not None else now), n_baskets, len(state))
-        self.rows.append((hist, age, count, context, day, items.astype(np.int32), user))
+        age[: len(recent)] = [now - v[0] for _, v in recent]
+        count[: len(recent)] = [v[1] for _, v in recent]
+        context = context_features(when, days_since_last, n_baskets, len(state))
+        self.rows.append((hist, age, count, context, day, items, user))
 
     def build(self) -> Examples:
         if not self.rows:

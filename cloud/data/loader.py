@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from cloud.data.errors import DataError
+from cloud.data.timestamps import parse_times
 
 DATA_ENV_VAR = "SPLITRANK_DATA"
 ONLINE_RETAIL_FILE = Path("online_retail") / "online_retail.csv.gz"
@@ -72,14 +73,6 @@ def _numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     return values.astype("float64")
 
 
-def _times(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
-    times = pd.to_datetime(frame[column], errors="coerce", format="mixed")
-    if times.isna().any():
-        row = int(times.isna().idxmax())
-        raise DataError(f"{path}: column '{column}' must hold dates, row {row + 2} has {frame[column].iloc[row]!r}")
-    return times
-
-
 def load_online_retail(path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Read UCI Online Retail into the canonical frame, uncleaned (see ``cloud.data.cleaning``)."""
     resolved = resolve_data_path(path)
@@ -93,7 +86,7 @@ def load_online_retail(path: str | os.PathLike[str] | None = None) -> pd.DataFra
             "user": raw["customer_id"].str.strip(),
             "item": raw["stock_code"].str.strip(),
             "basket": raw["invoice"].str.strip(),
-            "time": _times(raw, "invoice_date", resolved),
+            "time": parse_times(raw["invoice_date"], "iso", column="invoice_date", source=str(resolved)),
             "quantity": _numeric(raw, "quantity", resolved),
             "price": _numeric(raw, "unit_price", resolved),
             "description": raw["description"].str.strip(),
@@ -105,7 +98,9 @@ def load_online_retail(path: str | os.PathLike[str] | None = None) -> pd.DataFra
 
 @dataclass(frozen=True)
 class ColumnMap:
-    """Which columns of a user's CSV hold what. ``basket`` defaults to one basket per user and timestamp."""
+    """Which columns of a user's CSV hold what, and how to read them. ``basket`` defaults to one basket per
+    user and timestamp; ``time_format`` is ``auto`` (detected from the values) or one of ``TIME_FORMATS``;
+    ``rating`` becomes the frame's ``rating`` column (cleaning can keep only positive ratings)."""
 
     user: str
     item: str
@@ -113,18 +108,20 @@ class ColumnMap:
     basket: str | None = None
     quantity: str | None = None
     price: str | None = None
+    rating: str | None = None
+    time_format: str = "auto"
 
 
 def load_interactions_csv(path: str | os.PathLike[str], columns: ColumnMap) -> pd.DataFrame:
     """Read any interactions CSV (a company's own logs) into the canonical frame."""
     resolved = Path(path)
     header = _read_header(resolved)
-    wanted = [c for c in (columns.user, columns.item, columns.time, columns.basket, columns.quantity, columns.price) if c]
+    wanted = [c for c in (columns.user, columns.item, columns.time, columns.basket, columns.quantity, columns.price, columns.rating) if c]
     missing = [c for c in wanted if c not in header]
     if missing:
         raise DataError(f"{resolved}: missing columns {missing}; the file has {header}")
     raw = _read_csv(resolved, usecols=wanted)
-    times = _times(raw, columns.time, resolved)
+    times = parse_times(raw[columns.time], columns.time_format, column=columns.time, source=str(resolved))
     users = raw[columns.user].str.strip()
     baskets = raw[columns.basket].str.strip() if columns.basket else users + "@" + times.astype(str)
     frame = pd.DataFrame(
@@ -138,6 +135,8 @@ def load_interactions_csv(path: str | os.PathLike[str], columns: ColumnMap) -> p
             "description": "",
         }
     )
+    if columns.rating:
+        frame["rating"] = _numeric(raw, columns.rating, resolved)
     frame.attrs["source"] = str(resolved)
     return frame
 

@@ -2,7 +2,7 @@
 
 - popularity: the items most bought by everyone in the trailing window before the request.
 - personal frequency: the customer's own most bought items, weighted by recency.
-- item-kNN co-purchase: items bought in the same baskets as the customer's recent items.
+- item-kNN co-occurrence: items that the customers who had the customer's recent items also had.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from cloud.data.examples import Dataset, Examples
-from cloud.models.item_stats import co_purchase_similarity
+from cloud.models.item_stats import ItemStats, knn_scores
 
 TIE_BREAK = 1e-3
 """Weight of (scaled) popularity added to personal scores so ties fall to popular items."""
@@ -46,18 +46,17 @@ class PersonalFrequency:
 
 
 class ItemKnn:
-    """Co-purchase neighbours: cosine similarity of item basket vectors from the training period."""
+    """Co-occurrence neighbours (cosine over customers, training period), weighted by the history's recency."""
 
     name = "item_knn"
 
-    def __init__(self, dataset: Dataset, similarity: np.ndarray | None = None, half_life_days: float = 60.0) -> None:
-        """``similarity`` is ``co_purchase_similarity(dataset)``, computed here when not given."""
-        self.similarity = co_purchase_similarity(dataset) if similarity is None else similarity
+    def __init__(self, dataset: Dataset, stats: ItemStats | None = None, half_life_days: float = 60.0) -> None:
+        """``stats`` is ``ItemStats.from_dataset(dataset)``, computed here when not given."""
+        self.stats = ItemStats.from_dataset(dataset) if stats is None else stats
         self.trend = dataset.trend
         self.half_life_days = half_life_days
 
     def __call__(self, examples: Examples, rows: np.ndarray) -> np.ndarray:
-        weights = np.power(0.5, examples.hist_age[rows] / self.half_life_days) * (examples.hist_items[rows] > 0)
-        scores = np.einsum("bl,bln->bn", weights, self.similarity[examples.hist_items[rows]])
+        scores = knn_scores(self.stats, examples.hist_items[rows], examples.hist_age[rows], self.half_life_days)
         scores += TIE_BREAK * self.trend[examples.day[rows]] / (self.trend.max() + 1e-9)
         return scores

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 MASKED = -1e9
@@ -23,6 +24,13 @@ def scatter_to_catalogue(hist_items: tf.Tensor, values: tf.Tensor, n_items: int)
     return tf.scatter_nd(indices, values, tf.stack([batch, n_items]))
 
 
+def column_positions(columns: tf.Tensor, n_items: int) -> tf.Tensor:
+    """For a sampled softmax over ``columns`` (C item ids): each catalogue item's position among them, or
+    C for an item outside them, so ``scatter_to_catalogue`` into C + 1 columns drops it in the last one."""
+    width = tf.shape(columns)[0]
+    return tf.tensor_scatter_nd_update(tf.fill([n_items], width), columns[:, None], tf.range(width))
+
+
 def mask_padding(logits: tf.Tensor) -> tf.Tensor:
     """Item 0 is padding and must never rank."""
     n = tf.shape(logits)[1]
@@ -30,7 +38,9 @@ def mask_padding(logits: tf.Tensor) -> tf.Tensor:
 
 
 class LogLinearRepeat(keras.layers.Layer):
-    """Per-slot repeat logit: bonus + a*log(count) + b*age, plus a residual MLP that starts at zero."""
+    """Per-slot repeat logit: bonus + a*log(count) + b*age, plus a residual MLP that starts at zero.
+
+    A negative bonus is what a log without repeats rewards: what the customer already had ranks last."""
 
     def __init__(self, n_items: int, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -39,13 +49,19 @@ class LogLinearRepeat(keras.layers.Layer):
         self.propensity = keras.layers.Embedding(n_items, 4, embeddings_initializer="zeros")
         self.residual = keras.Sequential([keras.layers.Dense(32, activation="relu"), keras.layers.Dense(1, kernel_initializer="zeros")])
 
+    def start_at(self, bonus: float, count_weight: float, half_life_days: float) -> None:
+        """Set the log-linear start (e.g. a blend fitted on validation); training moves on from it."""
+        if not self.linear.built:
+            self.linear.build((None, 2))
+        recency = -math.log(2.0) * RECENCY_HALF_LIFE_DAYS / half_life_days
+        self.linear.set_weights([np.array([[count_weight], [recency]], np.float32), np.array([bonus], np.float32)])
+
     def call(self, items: tf.Tensor, age: tf.Tensor, count: tf.Tensor, extra: list[tf.Tensor] | None = None) -> tf.Tensor:
         valid = tf.cast(items > 0, tf.float32)
         base = tf.stack([tf.math.log(tf.maximum(count, 1.0)), age / RECENCY_HALF_LIFE_DAYS], -1)
         shape = tf.stack([tf.math.log1p(age) / 6.0, tf.math.log1p(count) / 3.0, tf.pow(0.5, age / 14.0)], -1)
         residual = self.residual(tf.concat([shape, self.propensity(items), *[e[..., None] for e in extra or []]], -1))
         return tf.squeeze(self.linear(base) + residual, -1) * valid
-
 
 
 def basket_softmax_loss(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:

@@ -4,8 +4,9 @@ It sees only what the split call carries (the dequantized user embedding u, the 
 edge scores, the edge model version) plus the cloud's own item features: the popularity prior baked
 into that edge version (so a stale prior inside the edge scores can be corrected), its item
 embedding, the live trailing-window trend,
-popularity, repeat rate, and how strongly each candidate is co-purchased with the other candidates
-(weighted by their edge scores), a proxy for the history the device did not send.
+popularity, repeat rate, and how strongly each candidate co-occurs with the other candidates (its
+top ``PAIR_NEIGHBOURS`` co-occurrence neighbours among them, weighted by their edge scores): what
+item-kNN knows, and a proxy for the history the device did not send.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from cloud.models.item_stats import ItemStats
 
+PAIR_NEIGHBOURS = 10
+"""Co-occurrence neighbours per candidate compared with the other candidates: [B, K, 10, K] per call, about
+as cheap as the [N, N] similarity gather it replaced."""
 RERANK_INPUTS = ("user_embedding", "candidate_ids", "edge_scores", "candidate_trend", "candidate_prior")
 
 
@@ -49,17 +52,21 @@ class SplitReranker(keras.Model):
         self.user_projection = keras.layers.Dense(config.dim)
         self.mlp = keras.Sequential([keras.layers.Dense(config.hidden, activation="relu"), keras.layers.Dense(config.hidden // 2, activation="relu"),
                                      keras.layers.Dense(1)])
-        stats = stats or ItemStats(np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros((n, n), np.float32))
+        stats = stats or ItemStats.empty(n, PAIR_NEIGHBOURS)
+        k = min(PAIR_NEIGHBOURS, stats.neighbours.shape[1])
         self.popularity = self.add_weight(shape=(n,), initializer="zeros", trainable=False, name="popularity")
         self.repeat_rate = self.add_weight(shape=(n,), initializer="zeros", trainable=False, name="repeat_rate")
-        self.similarity = self.add_weight(shape=(n, n), initializer="zeros", trainable=False, name="similarity")
+        self.neighbours = self.add_weight(shape=(n, k), initializer="zeros", dtype="int32", trainable=False, name="neighbours")
+        self.neighbour_similarity = self.add_weight(shape=(n, k), initializer="zeros", trainable=False, name="neighbour_similarity")
         self.set_item_stats(stats)
 
     def set_item_stats(self, stats: ItemStats) -> None:
         """Load the cloud's item features."""
+        k = self.neighbours.shape[1]
         self.popularity.assign(stats.popularity / max(float(stats.popularity.max()), 1e-9))
         self.repeat_rate.assign(stats.repeat_rate)
-        self.similarity.assign(stats.similarity)
+        self.neighbours.assign(stats.neighbours[:, :k])
+        self.neighbour_similarity.assign(stats.neighbour_similarity[:, :k])
 
     def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         ids = tf.cast(inputs["candidate_ids"], tf.int32)
@@ -68,9 +75,9 @@ class SplitReranker(keras.Model):
         affinity = tf.reduce_sum(user[:, None, :] * self.item_embedding(ids), -1)
         edge_rank = tf.nn.softmax(edge, axis=-1)
         centred = edge - tf.reduce_max(edge, axis=-1, keepdims=True)
-        k = tf.shape(ids)[1]
-        pairs = tf.stack([tf.repeat(ids, k, axis=1), tf.tile(ids, [1, k])], -1)  # [B, K*K, 2]: (i, j) for every candidate pair
-        sim = tf.reshape(tf.gather_nd(self.similarity, pairs), [-1, k, k])  # [B, K, K], without gathering whole rows
+        # sim[b, i, j]: similarity of candidate j if it is among candidate i's neighbours, else 0: [B, K, K]
+        same = tf.cast(tf.equal(tf.gather(self.neighbours, ids)[:, :, :, None], ids[:, None, None, :]), tf.float32)
+        sim = tf.einsum("bimj,bim->bij", same, tf.gather(self.neighbour_similarity, ids))
         coherence = tf.math.log1p(10.0 * tf.reduce_sum(sim * edge_rank[:, None, :], -1))
         trend, prior = inputs["candidate_trend"], inputs["candidate_prior"]
         features = tf.stack([edge, centred, tf.math.log(edge_rank + 1e-9) / 10.0, affinity, coherence, trend, prior, trend - prior,

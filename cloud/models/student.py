@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import keras
 import tensorflow as tf
 
-from cloud.models.layers import LogLinearRepeat, mask_padding, scatter_to_catalogue
+from cloud.models.layers import LogLinearRepeat, column_positions, mask_padding, scatter_to_catalogue
 from cloud.models.teacher import TREND_WEIGHT
 from core.edge_step import PRIOR_INPUT
 
@@ -75,7 +75,14 @@ class Student(keras.Model):
         pooled = tf.reduce_sum(tf.nn.softmax(weights, -1)[..., None] * embedded, axis=1)
         user = self.user(tf.concat([pooled, inputs["context"]], -1))
         prior = inputs["trend"]
-        explore = tf.matmul(user, self.item_table.embeddings, transpose_b=True) + tf.transpose(self.item_bias.embeddings)
+        table, bias = self.item_table.embeddings, self.item_bias.embeddings
+        if "columns" in inputs:  # training's sampled softmax (see Teacher): logits [B, C] for these items
+            columns = tf.cast(inputs["columns"], tf.int32)
+            explore = tf.matmul(user, tf.gather(table, columns), transpose_b=True) + tf.transpose(tf.gather(bias, columns))
+            positions = tf.gather(column_positions(columns, self.config.n_items), items)
+            repeat = scatter_to_catalogue(positions, self.repeat(items, age, count), tf.shape(columns)[0] + 1)[:, :-1]
+            return explore + self.prior_weight * prior + repeat, user
+        explore = tf.matmul(user, table, transpose_b=True) + tf.transpose(bias)
         explore += self.prior_weight * prior
         repeat = self.repeat(items, age, count)
         logits = explore + scatter_to_catalogue(items, repeat, self.config.n_items)

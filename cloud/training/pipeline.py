@@ -14,18 +14,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cloud.data.cleaning import clean_interactions
+from cloud.data.cleaning import check_trainable, clean_interactions
 from cloud.data.examples import Dataset, Examples, SplitDates, build_dataset
 from cloud.data.loader import ColumnMap, load_interactions_csv, load_online_retail
-from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, top_k
+from cloud.evaluation import RankingMetrics, candidate_recall, evaluate, metrics_from_rankings, per_example_metrics, rows_per_batch, top_k
 from cloud.models.baselines import ItemKnn, PersonalFrequency, Popularity
 from cloud.models.item_stats import ItemStats
 from cloud.models.layers import basket_softmax_loss
 from cloud.models.reranker import RerankerConfig, SplitReranker
 from cloud.models.student import Student, StudentConfig
 from cloud.models.teacher import Teacher, TeacherConfig
+from cloud.training.batches import Batch, ColumnSampler, TrainingBatches, model_inputs
+from cloud.training.blend import fit_blend
 from cloud.training.export import FORMATS, MaskHolder, convert, edge_inputs, prune_weights
-from cloud.training.fitting import Progress, fit_with_early_stopping
+from cloud.training.fitting import FitResult, Progress, fit_with_early_stopping
 from cloud.training.settings import TrainSettings
 from core.bundle import write_bundle
 from core.features import CONTEXT_FEATURES
@@ -43,17 +45,20 @@ def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
         if settings.data is None:
             raise ValueError("a CSV of your own needs its path (--data)")
         columns = ColumnMap(settings.user_col, settings.item_col, settings.time_col,  # type: ignore[arg-type]  # TrainSettings checks all three
-                            settings.basket_col, settings.quantity_col, settings.price_col)
+                            settings.basket_col, settings.quantity_col, settings.price_col, settings.rating_col, settings.time_format)
         raw = load_interactions_csv(settings.data, columns)
-        cleaned, report = clean_interactions(raw, product_codes_only=False)
+        cleaned, report = clean_interactions(raw, product_codes_only=False, min_rating=settings.min_rating)
         split = SplitDates.by_fractions(cleaned["time"])
     else:
         raw = load_online_retail(settings.data)
         cleaned, report = clean_interactions(raw)
         split = SplitDates.online_retail()
+    check_trainable(cleaned)
     dataset = build_dataset(cleaned, split, history_len=settings.history_len)
     if settings.max_examples:
         dataset = _subsample(dataset, settings.max_examples, settings.seed)
+    if settings.eval_examples:
+        dataset = _subsample(dataset, settings.eval_examples, settings.seed, splits=("validation", "test"))
     info = {"source": raw.attrs.get("source", ""), "fingerprint": dataset.fingerprint, "rows_in": report.rows_in,
             "rows_out": report.rows_out, "dropped": report.dropped, "validation_start": split.validation_start.isoformat(),
             "test_start": split.test_start.isoformat(), "examples": {k: len(v) for k, v in dataset.splits().items()},
@@ -62,18 +67,13 @@ def load_dataset(settings: TrainSettings) -> tuple[Dataset, dict[str, Any]]:
     return dataset, info
 
 
-def _subsample(dataset: Dataset, limit: int, seed: int) -> Dataset:
+def _subsample(dataset: Dataset, limit: int, seed: int, splits: tuple[str, ...] = ("train", "validation", "test")) -> Dataset:
     rng = np.random.default_rng(seed)
-    pick = {name: np.sort(rng.choice(len(ex), size=min(limit, len(ex)), replace=False)) for name, ex in dataset.splits().items()}
+    pick = {name: np.sort(rng.choice(len(ex), size=min(limit, len(ex)), replace=False)) if name in splits else np.arange(len(ex))
+            for name, ex in dataset.splits().items()}
     return Dataset(dataset.catalogue, dataset.train.take(pick["train"]), dataset.validation.take(pick["validation"]),
                    dataset.test.take(pick["test"]), dataset.trend, dataset.start, dataset.split, dataset.history_len,
                    dataset.fingerprint + f"/sample{limit}")
-
-
-def teacher_inputs(dataset: Dataset, examples: Examples, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The teacher's inputs, trend rows included."""
-    rows = np.arange(len(examples)) if rows is None else rows
-    return {**edge_inputs(examples, rows), "trend": dataset.trend[examples.day[rows]]}
 
 
 def predict_in_batches(model: keras.Model, inputs: dict[str, np.ndarray], batch_size: int = 512) -> Any:
@@ -145,44 +145,42 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
     baseline_scores = {}
     stats = ItemStats.from_dataset(dataset)
     half_life = max(PERSONAL_HALF_LIVES, key=lambda h: evaluate(PersonalFrequency(dataset, h), validation).ndcg_at_10)
-    for baseline in (Popularity(dataset), PersonalFrequency(dataset, half_life), ItemKnn(dataset, stats.similarity)):
+    for baseline in (Popularity(dataset), PersonalFrequency(dataset, half_life), ItemKnn(dataset, stats)):
         _notify(progress, "baselines", len(baseline_scores), 3)
         result = evaluate(baseline, test)
         baseline_scores[baseline.name] = result.ndcg_at_10
         metrics.append(_row(baseline.name, "numpy", result, None, None, role="baseline"))
     _notify(progress, "baselines", 3, 3)
-    targets = train.label_matrix(np.arange(len(train)), n)
+    sampler = ColumnSampler(n, settings.sampled_negatives) if n > settings.full_softmax_max_items else None
 
-    teacher = Teacher(TeacherConfig(n, history_len=dataset.history_len), stats)
-    teacher.compile(optimizer=keras.optimizers.Adam(settings.teacher_learning_rate), loss=basket_softmax_loss)
-    t_inputs = teacher_inputs(dataset, train)
+    teacher, teacher_fit, blend = _fit_teacher(dataset, stats, sampler, settings, progress)
 
     def teacher_scorer(ex: Examples, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(teacher.predict_on_batch(teacher_inputs(dataset, ex, rows)))
+        return np.asarray(teacher.predict_on_batch(model_inputs(dataset, ex, rows)))
 
-    fit = fit_with_early_stopping("teacher", teacher, t_inputs, targets, lambda: evaluate(teacher_scorer, validation).ndcg_at_10,
-                                  epochs=settings.teacher_epochs, batch_size=settings.batch_size, progress=progress)
     teacher_test = evaluate(teacher_scorer, test)
-    metrics.append(_row("teacher", "keras", teacher_test, None, _keras_latency_us(teacher, teacher_inputs(dataset, test), settings),
-                        role="cloud", best_epoch=fit.best_epoch))
+    metrics.append(_row("teacher", "keras", teacher_test, None, _keras_latency_us(teacher, dataset, settings),
+                        role="cloud", best_epoch=teacher_fit.best_epoch, start_validation_ndcg_at_10=teacher_fit.history[0]["validation"]))
 
-    teacher_logits = predict_in_batches(teacher, t_inputs)
-    teacher_probs = tf.nn.softmax(teacher_logits).numpy()
-    soft = (1 - settings.distill_weight) * targets / np.maximum(targets.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
     student = Student(StudentConfig(n, history_len=dataset.history_len))
+    student.repeat.start_at(blend["repeat_bonus"], blend["count_weight"], blend["recency_half_life_days"])
+    student.prior_weight.assign(blend["trend_weight"])
     student.compile(optimizer=keras.optimizers.Adam(settings.student_learning_rate), loss=[basket_softmax_loss, None])
-    s_inputs = teacher_inputs(dataset, train)
+    distilled = _distillation_batches(dataset, teacher, sampler, settings)
 
     def student_scorer(ex: Examples, rows: np.ndarray) -> np.ndarray:
-        return np.asarray(student.predict_on_batch(teacher_inputs(dataset, ex, rows))[0])
+        return np.asarray(student.predict_on_batch(model_inputs(dataset, ex, rows))[0])
 
-    fit_with_early_stopping("student", student, s_inputs, soft, lambda: evaluate(student_scorer, validation).ndcg_at_10,
-                            epochs=settings.student_epochs, batch_size=settings.batch_size, progress=progress)
+    fit_with_early_stopping("student", student, distilled, lambda: evaluate(student_scorer, validation).ndcg_at_10,
+                            epochs=settings.student_epochs, progress=progress)
+    # What the shipped edge model loses to its stale prior: the same student fed each request day's prior
+    # (what a daily freshness push gives a device), beside the release-day rows below.
+    daily_prior = evaluate(student_scorer, test)
 
     # The shipped edge model comes with the popularity prior of its release day. Evaluated on the test
     # split, it is released the day the test period starts: no test-period data reaches it.
     release_prior = dataset.trend[int(dataset.test.day.min())]
-    reranker, split_test, recall_k, validation_candidates = _fit_reranker(dataset, student, release_prior, teacher_logits, stats, settings,
+    reranker, split_test, recall_k, validation_candidates = _fit_reranker(dataset, student, release_prior, teacher, stats, settings,
                                                                          progress)
     router = _fit_router(dataset, validation_candidates, reranker, teacher_scorer)
 
@@ -192,7 +190,7 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
         tflite[fmt] = convert(student, fmt, train, dataset.trend)
     dense_weights = student.get_weights()
     masks = prune_weights(student, settings.prune_sparsity)
-    student.fit(s_inputs, soft, batch_size=settings.batch_size, epochs=1, verbose=0, callbacks=[MaskHolder(student, masks)])
+    student.fit(distilled, epochs=1, verbose=0, callbacks=[MaskHolder(student, masks)])
     tflite["pruned_int8"] = convert(student, "dynamic_int8")
     student.set_weights(dense_weights)
     _notify(progress, "export", len(FORMATS), len(FORMATS))
@@ -202,43 +200,94 @@ def _train_models(dataset: Dataset, settings: TrainSettings, progress: Progress 
         result, latency, recalls = _evaluate_tflite(blob, test, release_prior)
         metrics.append(_row("student", fmt, result, len(blob), latency, role="edge", candidates=student.config.candidates, **recalls))
     _notify(progress, "evaluate", len(tflite), len(tflite))
+    metrics.append(_row("student_daily_prior", "keras", daily_prior, None, None, role="edge_fresh_prior"))
     metrics.append(_row("split", "keras", split_test, None, None, role="split", candidate_recall_at_k=recall_k))
     extra = {"baseline_ndcg_at_10": baseline_scores, "personal_frequency_half_life_days": half_life,
-             "prune_sparsity": settings.prune_sparsity}
+             "prune_sparsity": settings.prune_sparsity, "softmax": "sampled" if sampler else "full"}
     return _Trained(teacher, student, reranker, stats, metrics, tflite, extra, router, release_prior)
 
 
-def _fit_reranker(dataset: Dataset, student: Student, release_prior: np.ndarray, teacher_logits: np.ndarray, stats: ItemStats,
+def _fit_teacher(dataset: Dataset, stats: ItemStats, sampler: ColumnSampler | None, settings: TrainSettings,
+                 progress: Progress | None) -> tuple[Teacher, FitResult, dict[str, float]]:
+    """The teacher, started from the blend that fits this log's validation split, trained on multi-hot basket labels."""
+    _notify(progress, "blend", 0, 1)
+    blend, blend_score = fit_blend(dataset, stats, seed=settings.seed)
+    _notify(progress, "blend", 1, 1, {"validation": blend_score})
+    n = dataset.catalogue.size
+    teacher = Teacher(TeacherConfig(n, history_len=dataset.history_len, **blend), stats)
+    teacher.compile(optimizer=keras.optimizers.Adam(settings.teacher_learning_rate), loss=basket_softmax_loss)
+    train, validation = dataset.train, dataset.validation
+
+    def batch(rows: np.ndarray, columns: np.ndarray | None) -> Batch:
+        return model_inputs(dataset, train, rows, columns), train.label_matrix(rows, n, columns)
+
+    def scorer(ex: Examples, rows: np.ndarray) -> np.ndarray:
+        return np.asarray(teacher.predict_on_batch(model_inputs(dataset, ex, rows)))
+
+    batches = TrainingBatches(train, batch, batch_size=settings.batch_size, sampler=sampler, seed=settings.seed)
+    fit = fit_with_early_stopping("teacher", teacher, batches, lambda: evaluate(scorer, validation).ndcg_at_10,
+                                  epochs=settings.teacher_epochs, progress=progress)
+    return teacher, fit, blend
+
+
+def _distillation_batches(dataset: Dataset, teacher: Teacher, sampler: ColumnSampler | None, settings: TrainSettings) -> TrainingBatches:
+    """Student batches: basket labels mixed with the teacher's softmax, computed batch by batch."""
+    train, n, w = dataset.train, dataset.catalogue.size, settings.distill_weight
+    teacher_logits = tf.function(lambda inputs: teacher(inputs), reduce_retracing=True)
+
+    def batch(rows: np.ndarray, columns: np.ndarray | None) -> Batch:
+        inputs = model_inputs(dataset, train, rows, columns)
+        labels = train.label_matrix(rows, n, columns)
+        probs = tf.nn.softmax(teacher_logits(inputs)).numpy()
+        return inputs, (1 - w) * labels / np.maximum(labels.sum(1, keepdims=True), 1) + w * probs
+
+    return TrainingBatches(train, batch, batch_size=settings.batch_size, sampler=sampler, seed=settings.seed + 1)
+
+
+def _fit_reranker(dataset: Dataset, student: Student, release_prior: np.ndarray, teacher: Teacher, stats: ItemStats,
                   settings: TrainSettings, progress: Progress | None) -> tuple[SplitReranker, RankingMetrics, float, dict[str, np.ndarray]]:
     k = student.config.candidates
-
     rng = np.random.default_rng(settings.seed)
+    chunk_rows = rows_per_batch(dataset.catalogue.size)
+    teacher_logits = tf.function(lambda inputs: teacher(inputs), reduce_retracing=True)
 
-    def candidates(ex: Examples, shipped: bool = False) -> dict[str, np.ndarray]:
+    def candidates(ex: Examples, shipped: bool = False, with_teacher: bool = False) -> dict[str, np.ndarray]:
         # Devices run releases of varying age, so training candidates use a popularity prior from 0 to
         # RELEASE_AGE_DAYS days before the basket; the reranker learns to correct a stale prior with the
-        # cloud's live trend. Test candidates come from exactly the shipped model.
-        rows = np.arange(len(ex))
-        if shipped:
-            prior = np.broadcast_to(release_prior, (len(ex), dataset.catalogue.size))
-            logits, user = predict_in_batches(student, {**edge_inputs(ex, rows), "trend": prior})
-            age = (ex.day - ex.day.min()).astype(np.float32)
-        else:
-            released = np.maximum(ex.day - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(ex)), 0)
-            prior = dataset.trend[released]
-            logits, user = predict_in_batches(student, {**edge_inputs(ex, rows), "trend": prior})
-            age = (ex.day - released).astype(np.float32)
-        ids = top_k(logits, k).astype(np.int32)
-        return {"user_embedding": user, "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
-                "candidate_trend": np.take_along_axis(dataset.trend[ex.day], ids, 1), "candidate_prior": np.take_along_axis(prior, ids, 1),
-                "model_age_days": age}
+        # cloud's live trend. Test candidates come from exactly the shipped model. Computed in chunks:
+        # only [chunk, catalogue] is ever dense.
+        parts: dict[str, list[np.ndarray]] = {}
+        for lo in range(0, len(ex), chunk_rows):
+            rows = np.arange(lo, min(lo + chunk_rows, len(ex)))
+            if shipped:
+                prior = np.broadcast_to(release_prior, (len(rows), dataset.catalogue.size))
+                logits, user = student.predict_on_batch({**edge_inputs(ex, rows), "trend": prior})
+                age = (ex.day[rows] - ex.day.min()).astype(np.float32)
+            else:
+                released = np.maximum(ex.day[rows] - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(rows)), 0)
+                prior = dataset.trend[released]
+                logits, user = student.predict_on_batch({**edge_inputs(ex, rows), "trend": prior})
+                age = (ex.day[rows] - released).astype(np.float32)
+            logits = np.asarray(logits)
+            ids = top_k(logits, k).astype(np.int32)
+            chunk = {"user_embedding": np.asarray(user), "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
+                     "candidate_trend": np.take_along_axis(dataset.trend[ex.day[rows]], ids, 1),
+                     "candidate_prior": np.take_along_axis(prior, ids, 1), "model_age_days": age}
+            if with_teacher:
+                chunk["teacher_logits"] = np.take_along_axis(np.asarray(teacher_logits(model_inputs(dataset, ex, rows))), ids, 1)
+            for key, value in chunk.items():
+                parts.setdefault(key, []).append(value)
+        return {key: np.concatenate(values) for key, values in parts.items()}
 
-    train_in, val_in, test_in = candidates(dataset.train), candidates(dataset.validation), candidates(dataset.test, shipped=True)
+    train = dataset.train
+    if len(train) > settings.reranker_examples:
+        train = train.take(np.sort(rng.choice(len(train), size=settings.reranker_examples, replace=False)))
+    train_in, val_in, test_in = candidates(train, with_teacher=True), candidates(dataset.validation), candidates(dataset.test, shipped=True)
     for inputs in (train_in, test_in):
         del inputs["model_age_days"]  # the router's feature, not the reranker's
     val_age = val_in.pop("model_age_days")
-    labels = np.stack([np.isin(train_in["candidate_ids"][i], dataset.train.labels(i)) for i in range(len(dataset.train))]).astype(np.float32)
-    teacher_probs = tf.nn.softmax(np.take_along_axis(teacher_logits, train_in["candidate_ids"], 1)).numpy()
+    teacher_probs = tf.nn.softmax(train_in.pop("teacher_logits")).numpy()
+    labels = np.stack([np.isin(train_in["candidate_ids"][i], train.labels(i)) for i in range(len(train))]).astype(np.float32)
     soft = (1 - settings.distill_weight) * labels / np.maximum(labels.sum(1, keepdims=True), 1) + settings.distill_weight * teacher_probs
     reranker = SplitReranker(RerankerConfig(dataset.catalogue.size, user_dim=student.config.dim), stats)
     reranker.compile(optimizer=keras.optimizers.Adam(3e-3), loss=basket_softmax_loss)
@@ -248,8 +297,12 @@ def _fit_reranker(dataset: Dataset, student: Student, release_prior: np.ndarray,
         order = np.argsort(-scores, axis=1, kind="stable")
         return metrics_from_rankings(ex, np.take_along_axis(feats["candidate_ids"], order, 1))
 
-    fit_with_early_stopping("reranker", reranker, train_in, soft, lambda: split_metrics(dataset.validation, val_in).ndcg_at_10,
-                            epochs=settings.reranker_epochs, batch_size=settings.batch_size, progress=progress)
+    def batch(rows: np.ndarray, columns: np.ndarray | None) -> Batch:
+        return {key: value[rows] for key, value in train_in.items()}, soft[rows]
+
+    batches = TrainingBatches(train, batch, batch_size=settings.batch_size, sampler=None, seed=settings.seed + 2)
+    fit_with_early_stopping("reranker", reranker, batches, lambda: split_metrics(dataset.validation, val_in).ndcg_at_10,
+                            epochs=settings.reranker_epochs, progress=progress)
     recall = candidate_recall(test_in["candidate_ids"], dataset.test)
     return reranker, split_metrics(dataset.test, test_in), recall, {**val_in, "model_age_days": val_age}
 
@@ -262,7 +315,8 @@ def _fit_router(dataset: Dataset, candidates: dict[str, np.ndarray], reranker: S
     ids = candidates["candidate_ids"]
     inputs = {k: v for k, v in candidates.items() if k != "model_age_days"}
     reranked = np.take_along_axis(ids, np.argsort(-np.asarray(predict_in_batches(reranker, inputs)), axis=1, kind="stable"), 1)
-    cloud = np.concatenate([top_k(teacher_scorer(ex, rows[lo : lo + 512]), 20) for lo in range(0, len(ex), 512)])
+    step = rows_per_batch(dataset.catalogue.size)
+    cloud = np.concatenate([top_k(teacher_scorer(ex, rows[lo : lo + step]), 20) for lo in range(0, len(ex), step)])
     local_ndcg = per_example_metrics(ex, ids)["ndcg_at_10"]
     gains = {"split": per_example_metrics(ex, reranked)["ndcg_at_10"] - local_ndcg,
              "cloud": per_example_metrics(ex, cloud)["ndcg_at_10"] - local_ndcg}
@@ -287,10 +341,11 @@ def _evaluate_tflite(blob: bytes, test: Examples, prior: np.ndarray) -> tuple[Ra
     return metrics, float(np.median(times) / 1000.0), recalls
 
 
-def _keras_latency_us(model: keras.Model, inputs: dict[str, np.ndarray], settings: TrainSettings) -> float:
+def _keras_latency_us(model: keras.Model, dataset: Dataset, settings: TrainSettings) -> float:
+    """The model called eagerly at batch 1 on the first test examples: median microseconds."""
     times = []
-    for i in range(min(settings.teacher_latency_samples, len(next(iter(inputs.values()))))):
-        one = {k: v[i : i + 1] for k, v in inputs.items()}
+    for i in range(min(settings.teacher_latency_samples, len(dataset.test))):
+        one = model_inputs(dataset, dataset.test, np.array([i]))
         start = time.perf_counter_ns()
         model(one)
         times.append(time.perf_counter_ns() - start)

@@ -4,7 +4,7 @@ Light to import (no TensorFlow, no pandas): the CLI derives its flags from it.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -28,6 +28,10 @@ class TrainSettings(ProgramSettings):
     basket_col: str | None = Field(None, description="Your CSV: the order/basket column; unset: one basket per user and timestamp.")
     quantity_col: str | None = Field(None, description="Your CSV: optional quantity column (rows with quantity <= 0 are dropped).")
     price_col: str | None = Field(None, description="Your CSV: optional unit price column (rows with price <= 0 are dropped).")
+    rating_col: str | None = Field(None, description="Your CSV: optional explicit rating column (numeric).")
+    min_rating: float | None = Field(None, description="Your CSV: keep only rows rated at least this (needs rating_col).")
+    time_format: Literal["auto", "iso", "unix_s", "unix_ms"] = Field(
+        "auto", description="Your CSV: how time_col is written; auto detects ISO dates, unix seconds or milliseconds from the values.")
     repository: Path = Field(DEFAULT_REPOSITORY, description="Model repository to add the bundle to.")
     history_len: PositiveInt = Field(64, description="Most recent purchases a history keeps.")
     max_examples: PositiveInt | None = Field(None, description="Use at most this many examples per split (quick runs).")
@@ -41,12 +45,22 @@ class TrainSettings(ProgramSettings):
     prune_sparsity: float = Field(0.5, ge=0.0, lt=1.0, description="Share of weights the pruned edge model sets to zero.")
     seed: int = Field(7, description="Random seed (fixed by default, so runs repeat).")
     teacher_latency_samples: PositiveInt = Field(30, description="Timed teacher calls for the latency figure.")
+    full_softmax_max_items: PositiveInt = Field(20_000, description="Above this catalogue size the teacher and student train "
+                                                                    "with a sampled softmax.")
+    sampled_negatives: PositiveInt = Field(2048, description="Uniformly sampled items per batch of a sampled softmax "
+                                                             "(beside the batch's own basket items).")
+    reranker_examples: PositiveInt = Field(100_000, description="Training examples the split reranker learns from "
+                                                                "(a seeded sample when there are more).")
+    eval_examples: PositiveInt | None = Field(None, description="Score at most this many validation and test examples "
+                                                                "(a seeded sample); training always uses every example.")
 
     @model_validator(mode="after")
     def _own_csv_names_its_columns(self) -> TrainSettings:
         named = (self.user_col, self.item_col, self.time_col)
         if any(named) and not all(named):
             raise ValueError("a CSV of your own needs all of user_col, item_col and time_col (flags --user-col, --item-col, --time-col)")
+        if self.min_rating is not None and self.rating_col is None:
+            raise ValueError("--min-rating needs the column that holds the ratings (--rating-col)")
         return self
 
     @property

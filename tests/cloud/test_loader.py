@@ -58,7 +58,7 @@ def test_non_numeric_quantity_names_row_and_value(tmp_path: Path) -> None:
 
 def test_bad_date_is_reported(tmp_path: Path) -> None:
     path = _write(tmp_path / "x.csv.gz", HEADER + "536365,85123A,X,6,yesterday,2.55,17850,UK\n")
-    with pytest.raises(DataError, match="must hold dates"):
+    with pytest.raises(DataError, match="invoice_date. row 2 has .yesterday., a timestamp in no known format .tried iso"):
         load_online_retail(path)
 
 
@@ -75,3 +75,15 @@ def test_generic_csv_with_column_map(tmp_path: Path) -> None:
     assert frame["quantity"].tolist() == [1.0, 2.0, 1.0]
     with pytest.raises(DataError, match=r"missing columns \['price'\]"):
         load_interactions_csv(path, ColumnMap(user="uid", item="sku", time="ts", price="price"))
+
+
+def test_own_log_with_unix_seconds_ratings_and_string_ids(tmp_path: Path) -> None:
+    from cloud.data.cleaning import clean_interactions
+
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,item_id,timestamp,rating\n7,0104257,1362141000,9\n7,0000001,1362211200,2\n8,0104257,1362297600,7\n")
+    frame = load_interactions_csv(path, ColumnMap(user="user_id", item="item_id", time="timestamp", rating="rating"))
+    assert frame["item"].tolist() == ["0104257", "0000001", "0104257"]  # leading zeros kept
+    assert str(frame["time"].iloc[0]) == "2013-03-01 12:30:00"
+    cleaned, report = clean_interactions(frame, product_codes_only=False, min_rating=5)
+    assert report.dropped["below_min_rating"] == 1 and cleaned["rating"].min() >= 5
