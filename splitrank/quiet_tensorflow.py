@@ -1,15 +1,17 @@
 """TensorFlow without its start-up lines on the terminal.
 
-TensorFlow 2.21 writes its C++ start-up lines (oneDNN, CUDA stubs, CPU features, absl's warning)
-straight to file descriptor 2 at import, past ``TF_CPP_MIN_LOG_LEVEL``. The CLI imports it through
-here, with descriptor 2 pointed at /dev/null for the import alone, unless the log level is DEBUG
-(``splitrank --log-level debug ...`` or ``SPLITRANK_LOG_LEVEL=debug``).
+TensorFlow 2.21 writes its C++ start-up lines (oneDNN, CUDA stubs, cuInit on a machine without a GPU,
+CPU features, absl's warning) straight to file descriptor 2, past ``TF_CPP_MIN_LOG_LEVEL``. The CLI
+imports it through here and lists its devices (which is when cuInit speaks) with descriptor 2
+pointed at /dev/null for that alone, and drops TensorFlow's Python deprecation warnings, unless the
+log level is DEBUG (``splitrank --log-level debug ...`` or ``SPLITRANK_LOG_LEVEL=debug``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,5 +42,9 @@ def import_tensorflow() -> None:
     if os.environ.get(LOG_LEVEL_ENV, "INFO").upper() == "DEBUG":
         import tensorflow
         return
+    for module in ("tensorflow", "keras"):
+        warnings.filterwarnings("ignore", module=module)
     with native_stderr_silenced():
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
