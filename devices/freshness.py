@@ -14,11 +14,11 @@ import hashlib
 import time
 
 import numpy as np
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from google.protobuf.message import DecodeError
 
 from core.prior import DELTA, Prior, PriorRefused, encode_update, quantize
+from devices.release import signature_problem
 from protos.v1 import fleet_pb2
 
 PRIOR_TOPIC = "splitrank/v1/fleet/prior"
@@ -40,15 +40,9 @@ def open_push(payload: bytes, public_key: Ed25519PublicKey | None) -> fleet_pb2.
         push = fleet_pb2.PriorPush.FromString(payload)
     except DecodeError as err:
         raise PriorRefused(f"truncated or malformed push ({err})") from None
-    if not push.signature:
-        raise PriorRefused("unsigned prior push")
-    digest = hashlib.sha256(push.update).digest()
-    if digest != push.sha256:
-        raise PriorRefused(f"sha256 {digest.hex()[:12]}… does not match the push's {push.sha256.hex()[:12]}…: truncated or tampered")
-    try:
-        public_key.verify(push.signature, digest)
-    except InvalidSignature:
-        raise PriorRefused("bad signature: the prior was not signed by this fleet's key") from None
+    problem = signature_problem(push.update, push.sha256, push.signature, public_key, "prior push")
+    if problem is not None:
+        raise PriorRefused(problem)
     try:
         return fleet_pb2.PriorUpdate.FromString(push.update)
     except DecodeError as err:  # signed garbage: only a broken publisher makes this

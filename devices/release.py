@@ -76,14 +76,23 @@ def make_release(bundle: Path, key: Ed25519PrivateKey, out_dir: Path, *, release
                                   signature=key.sign(digest), health_window_s=health_window_s)
 
 
+def signature_problem(data: bytes, sha256: bytes, signature: bytes, public_key: Ed25519PublicKey, what: str) -> str | None:
+    """Why ``data`` (a release archive, a prior push, ...) is not what the fleet's key signed, or None when it is:
+    unsigned, a sha256 that does not match (truncated or tampered), or a signature the key does not verify."""
+    if not signature:
+        return f"unsigned {what}"
+    digest = hashlib.sha256(data).digest()
+    if digest != sha256:
+        return f"sha256 {digest.hex()[:12]}… does not match the {what}'s {sha256.hex()[:12]}…: truncated or tampered"
+    try:
+        public_key.verify(signature, digest)
+    except InvalidSignature:
+        return f"bad signature: the {what} was not signed by this fleet's key"
+    return None
+
+
 def verify_archive(data: bytes, release: fleet_pb2.ModelRelease, public_key: Ed25519PublicKey) -> None:
     """Raise ReleaseRejected unless ``data`` hashes to the release's sha256 and the signature over it verifies."""
-    if not release.signature:
-        raise ReleaseRejected("unsigned release")
-    digest = hashlib.sha256(data).digest()
-    if digest != release.sha256:
-        raise ReleaseRejected(f"archive sha256 {digest.hex()[:12]}… does not match the release's {release.sha256.hex()[:12]}…")
-    try:
-        public_key.verify(release.signature, digest)
-    except InvalidSignature:
-        raise ReleaseRejected("bad signature: the release was not signed by this fleet's key") from None
+    problem = signature_problem(data, release.sha256, release.signature, public_key, "release")
+    if problem is not None:
+        raise ReleaseRejected(problem)

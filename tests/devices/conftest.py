@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from devices.broker import write_mosquitto_config
+from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress
+from devices.release import generate_keypair, load_private_key, load_public_key
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, port_open
 
@@ -62,3 +64,19 @@ def mosquitto() -> Iterator[Mosquitto]:
     yield broker
     broker.stop()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[object, object]:
+    """A fresh release key pair (private, public), as the fleet's operator makes one."""
+    private, public = generate_keypair(tmp_path / "keys")
+    return load_private_key(private), load_public_key(public)
+
+
+@pytest.fixture
+def manager(mosquitto: Mosquitto) -> Iterator[FleetManager]:
+    """A fleet manager connected to the test broker."""
+    fleet = FleetManager(mosquitto.address("manager"))
+    fleet.start()
+    yield fleet
+    fleet.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from devices import topics
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
-from devices.release import generate_keypair, load_private_key, load_public_key, make_release
+from devices.release import make_release
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 from splitrank.processes import wait_until
@@ -21,20 +20,6 @@ from tests.devices.conftest import Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def keys(tmp_path: Path):
-    private, public = generate_keypair(tmp_path / "keys")
-    return load_private_key(private), load_public_key(public)
-
-
-@pytest.fixture
-def manager(mosquitto: Mosquitto) -> Iterator[FleetManager]:
-    fleet = FleetManager(mosquitto.address("manager"))
-    fleet.start()
-    yield fleet
-    fleet.stop()
 
 
 def start_devices(n: int, tiny_bundle: Path, tmp_path: Path, mosquitto: Mosquitto, public_key: object, **kwargs: float) -> list[SimDevice]:

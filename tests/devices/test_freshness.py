@@ -6,7 +6,7 @@ missed pushes shows its growing prior age, and catches up from its persistent se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from core.prior import DAY_S, quantize
 from devices.device import DeviceSettings, FleetDevice
 from devices.freshness import PriorChannel, sign_update
 from devices.manager import FleetManager
-from devices.release import generate_keypair, load_private_key, load_public_key
+from devices.release import generate_keypair, load_private_key
 from edge.server import AgentSettings, RunningAgent, start_agent
 from protos.v1 import fleet_pb2
 from splitrank.client import Client
@@ -62,20 +62,6 @@ class FleetAgent(LoopThread):
         self.client.close()
         self.call(self.running.stop())
         super().close()
-
-
-@pytest.fixture
-def keys(tmp_path: Path):
-    private, public = generate_keypair(tmp_path / "keys")
-    return load_private_key(private), load_public_key(public)
-
-
-@pytest.fixture
-def manager(mosquitto: Mosquitto) -> Iterator[FleetManager]:
-    fleet = FleetManager(mosquitto.address("manager"))
-    fleet.start()
-    yield fleet
-    fleet.stop()
 
 
 def boosted(n_items: int, item: int) -> np.ndarray:
