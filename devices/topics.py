@@ -28,11 +28,22 @@ def check_device_id(device_id: str) -> str:
     return device_id
 
 
+def _topic(root: str, kinds: tuple[str, ...], owner: str, kind: str) -> str:
+    if kind not in kinds:
+        raise ValueError(f"unknown topic kind {kind!r}")
+    return f"{root}/{check_device_id(owner)}/{kind}"
+
+
+def _parse(root: str, kinds: tuple[str, ...], topic_name: str) -> tuple[str, str] | None:
+    parts = topic_name.split("/")
+    if len(parts) != 5 or "/".join(parts[:3]) != root or parts[4] not in kinds:
+        return None
+    return parts[3], parts[4]
+
+
 def topic(device_id: str, kind: str) -> str:
     """The topic of one kind of message of one device."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown topic kind {kind!r}")
-    return f"{ROOT}/{check_device_id(device_id)}/{kind}"
+    return _topic(ROOT, KINDS, device_id, kind)
 
 
 def all_devices(kind: str) -> str:
@@ -42,10 +53,7 @@ def all_devices(kind: str) -> str:
 
 def parse(topic_name: str) -> tuple[str, str] | None:
     """(device id, kind) of a fleet topic, or None for anything else."""
-    parts = topic_name.split("/")
-    if len(parts) != 5 or "/".join(parts[:3]) != ROOT or parts[4] not in KINDS:
-        return None
-    return parts[3], parts[4]
+    return _parse(ROOT, KINDS, topic_name)
 
 
 def shared(group: str, topic_filter: str) -> str:
@@ -55,9 +63,7 @@ def shared(group: str, topic_filter: str) -> str:
 
 def manager_topic(manager_id: str, kind: str) -> str:
     """A manager's own topic (``presence``, ``ingest`` or ``drain``); manager ids follow the device id rule."""
-    if kind not in MANAGER_KINDS:
-        raise ValueError(f"unknown manager topic kind {kind!r}")
-    return f"{MANAGERS_ROOT}/{check_device_id(manager_id)}/{kind}"
+    return _topic(MANAGERS_ROOT, MANAGER_KINDS, manager_id, kind)
 
 
 def all_managers(kind: str) -> str:
@@ -67,7 +73,4 @@ def all_managers(kind: str) -> str:
 
 def parse_manager(topic_name: str) -> tuple[str, str] | None:
     """(manager id, kind) of a manager topic, or None for anything else."""
-    parts = topic_name.split("/")
-    if len(parts) != 5 or "/".join(parts[:3]) != MANAGERS_ROOT or parts[4] not in MANAGER_KINDS:
-        return None
-    return parts[3], parts[4]
+    return _parse(MANAGERS_ROOT, MANAGER_KINDS, topic_name)

@@ -19,17 +19,11 @@ from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.netem import NetemProxy, NetworkProfile
 from splitrank.ports import free_port
 from tests.cloud.server_thread import ServerThread
-from tests.edge.test_agent import AgentThread, _history
+from tests.edge.test_agent import AgentThread
+from tests.histories import catalogue_history
 
 pytest.importorskip("ray.serve", reason="the [ray] extra is not installed")
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def repository(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ray-served")
-    shutil.copytree(tiny_bundle, root / "1")
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +56,7 @@ def test_an_agents_split_call_through_ray_serve_ranks_as_the_standalone_server(t
               for port in (standalone.running.port, ray_serve.port)]
     try:
         for n in (1, 3, 8):
-            history = _history(tiny_bundle, n)
+            history = catalogue_history(tiny_bundle, n)
             on_standalone, on_ray = (agent.client.rank(history, k=10, deadline_s=20, route="split") for agent in agents)
             assert (on_ray.route, on_ray.degraded) == ("split", False), on_ray.degraded_reason
             assert (on_standalone.route, on_standalone.degraded) == ("split", False), on_standalone.degraded_reason

@@ -16,6 +16,7 @@ from splitrank.client import Client, InvalidRequestError
 from splitrank.netem import NetemProxy, NetworkProfile
 from splitrank.ports import free_port
 from tests.cloud.server_thread import ServerThread
+from tests.histories import catalogue_history
 from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.slow
@@ -41,15 +42,6 @@ class AgentThread(LoopThread):
         super().close()
 
 
-@pytest.fixture(scope="module")
-def cloud(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    root = tmp_path_factory.mktemp("cloud")
-    shutil.copytree(tiny_bundle, root / tiny_bundle.name)
-    server = ServerThread(ServeSettings(repository=root, port=0))
-    yield server
-    server.close()
-
-
 @pytest.fixture
 def agent(tiny_bundle: Path, cloud: ServerThread) -> Iterator[AgentThread]:
     proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0), seed=0)
@@ -58,15 +50,8 @@ def agent(tiny_bundle: Path, cloud: ServerThread) -> Iterator[AgentThread]:
     running.close()
 
 
-def _history(bundle: Path, n: int = 5) -> list[tuple[str, float, float]]:
-    import json
-
-    codes = json.loads((bundle / "catalogue.json").read_text())["codes"]
-    return [(codes[i], float(i), 1.0 + i % 3) for i in range(1, n + 1)]
-
-
 def test_every_route_answers_through_the_sdk(agent: AgentThread, tiny_bundle: Path) -> None:
-    history = _history(tiny_bundle)
+    history = catalogue_history(tiny_bundle)
     local = agent.client.rank(history, k=5, deadline_s=5)
     assert local.route == "local" and not local.degraded and len(local.item_ids) == 5
     assert local.timings.edge_us > 0 and local.timings.total_us >= local.timings.edge_us
@@ -81,7 +66,7 @@ def test_every_route_answers_through_the_sdk(agent: AgentThread, tiny_bundle: Pa
 def test_split_call_carries_no_history_and_is_compact(agent: AgentThread, tiny_bundle: Path) -> None:
     link = agent.running.links[0]
     before = link.stats.bytes_up
-    agent.client.rank(_history(tiny_bundle, 12), k=5, deadline_s=5, route="split")
+    agent.client.rank(catalogue_history(tiny_bundle, 12), k=5, deadline_s=5, route="split")
     sent = link.stats.bytes_up - before
     assert agent.running.service.stats.raw_history_bytes_sent == 0
     model = agent.running.service.model
@@ -90,7 +75,7 @@ def test_split_call_carries_no_history_and_is_compact(agent: AgentThread, tiny_b
 
 
 def test_cloud_down_degrades_then_the_breaker_opens_and_closes(agent: AgentThread, tiny_bundle: Path) -> None:
-    history, proxy = _history(tiny_bundle), agent.proxies[0]
+    history, proxy = catalogue_history(tiny_bundle), agent.proxies[0]
     proxy.down()
     for _ in range(8):
         started = time.monotonic()
@@ -115,7 +100,7 @@ def test_slow_cloud_is_answered_locally_within_the_deadline(tiny_bundle: Path, c
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [slow])
     try:
         for _ in range(3):  # the SDK gets an answer (not DeadlineExceededError), which the agent gave within the deadline
-            answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=0.2)
+            answer = running.client.rank(catalogue_history(tiny_bundle), k=5, deadline_s=0.2)
             assert answer.timings.total_us < 200_000, answer.timings
             assert answer.degraded and answer.route == "local", answer
     finally:
@@ -128,7 +113,7 @@ def test_shedding_cloud_degrades(tiny_bundle: Path, tmp_path: Path) -> None:
     proxy = NetemProxy("127.0.0.1", shedding.running.port, NetworkProfile("lan", 0.0))
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [proxy])
     try:
-        answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=2)
+        answer = running.client.rank(catalogue_history(tiny_bundle), k=5, deadline_s=2)
         assert answer.degraded and "RESOURCE_EXHAUSTED" in answer.degraded_reason
         assert running.running.links[0].backoff_until > time.monotonic() - 1
     finally:
@@ -141,7 +126,7 @@ def test_failover_to_the_second_endpoint(tiny_bundle: Path, cloud: ServerThread)
     alive = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split"), [dead, alive])
     try:
-        answer = running.client.rank(_history(tiny_bundle), k=5, deadline_s=2)
+        answer = running.client.rank(catalogue_history(tiny_bundle), k=5, deadline_s=2)
         assert not answer.degraded and answer.cloud_endpoint == "c1", answer
     finally:
         running.close()
@@ -154,17 +139,17 @@ def test_failover_to_the_second_endpoint(tiny_bundle: Path, cloud: ServerThread)
 ])
 def test_bad_input_is_invalid_argument_and_the_agent_keeps_serving(agent: AgentThread, tiny_bundle: Path, kwargs: dict,
                                                                    message: str) -> None:
-    history = [(_history(tiny_bundle, 1)[0][0] if item == "@0" else item, age, count) for item, age, count in kwargs.pop("history")]
+    history = [(catalogue_history(tiny_bundle, 1)[0][0] if item == "@0" else item, age, count) for item, age, count in kwargs.pop("history")]
     with pytest.raises(InvalidRequestError) as err:
         agent.client.rank(history, deadline_s=5, **kwargs)
     assert message in str(err.value)
-    assert len(agent.client.rank(_history(tiny_bundle), k=3, deadline_s=5).item_ids) == 3
+    assert len(agent.client.rank(catalogue_history(tiny_bundle), k=3, deadline_s=5).item_ids) == 3
 
 
 def test_documented_defaults(agent: AgentThread, tiny_bundle: Path) -> None:
     assert len(agent.client.rank([], k=0, deadline_s=5).item_ids) == 10  # k=0: the default; empty history: popularity
     assert len(agent.client.rank(user_id="never-seen", deadline_s=5).item_ids) == 10  # unknown customer: empty history
-    assert agent.client.rank(_history(tiny_bundle), deadline_s=10**6).route == "local"  # absurd deadline: capped
+    assert agent.client.rank(catalogue_history(tiny_bundle), deadline_s=10**6).route == "local"  # absurd deadline: capped
 
 
 def test_fewer_split_candidates_send_fewer_bytes(tiny_bundle: Path, cloud: ServerThread) -> None:
@@ -173,11 +158,11 @@ def test_fewer_split_candidates_send_fewer_bytes(tiny_bundle: Path, cloud: Serve
         proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
         running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split", split_candidates=count), [proxy])
         try:
-            answer = running.client.rank(_history(tiny_bundle, 12), k=5, deadline_s=5)
+            answer = running.client.rank(catalogue_history(tiny_bundle, 12), k=5, deadline_s=5)
             assert answer.route == "split" and not answer.degraded, answer
             if count:
                 model = running.running.service.model
-                assert set(answer.item_ids) <= set(running.client.rank(_history(tiny_bundle, 12), k=count, deadline_s=5, route="local").item_ids)
+                assert set(answer.item_ids) <= set(running.client.rank(catalogue_history(tiny_bundle, 12), k=count, deadline_s=5, route="local").item_ids)
                 assert model.candidates > count
             sizes[count] = running.running.links[0].stats.bytes_up
         finally:
@@ -190,7 +175,7 @@ def test_the_per_item_history_form_ranks_like_the_sdks_columns(agent: AgentThrea
 
     from protos.v1 import agent_pb2, agent_pb2_grpc, common_pb2
 
-    history = _history(tiny_bundle, 8)
+    history = catalogue_history(tiny_bundle, 8)
     request = agent_pb2.RankRequest(k=5, history=agent_pb2.History(items=[common_pb2.HistoryItem(item_id=i, age_days=a, count=c)
                                                                          for i, a, c in history]))
     with grpc.insecure_channel(f"127.0.0.1:{agent.running.port}") as channel:

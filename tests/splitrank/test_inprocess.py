@@ -3,45 +3,28 @@ socket (the tiny bundle's cloud server); the same ``Ranking`` as the SDK's ``Cli
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cloud.serving.server import ServeSettings
 from splitrank import EdgeRanker, InvalidRequestError, Ranking
 from tests.cloud.server_thread import ServerThread
+from tests.histories import catalogue_history
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cloud(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    root = tmp_path_factory.mktemp("cloud")
-    shutil.copytree(tiny_bundle, root / tiny_bundle.name)
-    server = ServerThread(ServeSettings(repository=root, port=0))
-    yield server
-    server.close()
-
-
-def _history(bundle: Path, n: int = 5) -> list[tuple[str, float, float]]:
-    codes = json.loads((bundle / "catalogue.json").read_text())["codes"]
-    return [(codes[i], float(i), 1.0 + i % 3) for i in range(1, n + 1)]
-
-
 def test_every_route_in_process(tiny_bundle: Path, cloud: ServerThread) -> None:
     with EdgeRanker(tiny_bundle, policy="local", cloud=f"c0=127.0.0.1:{cloud.running.port}") as ranker:
-        local = ranker.rank(_history(tiny_bundle), k=5)
+        local = ranker.rank(catalogue_history(tiny_bundle), k=5)
         assert isinstance(local, Ranking) and (local.route, local.degraded, len(local.item_ids)) == ("local", False, 5)
         assert local.timings.edge_us > 0 and local.timings.total_us >= local.timings.edge_us
-        as_dicts = ranker.rank([{"item_id": i, "age_days": a, "count": c} for i, a, c in _history(tiny_bundle)], k=5)
+        as_dicts = ranker.rank([{"item_id": i, "age_days": a, "count": c} for i, a, c in catalogue_history(tiny_bundle)], k=5)
         assert as_dicts.item_ids == local.item_ids
-        split = ranker.rank(_history(tiny_bundle), k=5, deadline_s=5, route="split", value=3.0)
+        split = ranker.rank(catalogue_history(tiny_bundle), k=5, deadline_s=5, route="split", value=3.0)
         assert (split.route, split.degraded, split.cloud_endpoint) == ("split", False, "c0"), split.degraded_reason
         assert split.scores == sorted(split.scores, reverse=True)
-        full = ranker.rank(_history(tiny_bundle), k=7, deadline_s=5, route="cloud")
+        full = ranker.rank(catalogue_history(tiny_bundle), k=7, deadline_s=5, route="cloud")
         assert (full.route, full.degraded, len(full.item_ids)) == ("cloud", False, 7), full.degraded_reason
         assert ranker.engine.stats.routes == {"local": 2, "split": 1, "cloud": 1}
 
@@ -55,5 +38,5 @@ def test_bad_input_is_the_sdks_error(tiny_bundle: Path) -> None:
         with pytest.raises(InvalidRequestError, match="route"):
             ranker.rank([], route="moon")
         assert ranker.rank(user_id="never-seen").route == "local"  # unknown customer: the popularity prior
-        split = ranker.rank(_history(tiny_bundle), route="split")  # no cloud configured: the edge answer, degraded
+        split = ranker.rank(catalogue_history(tiny_bundle), route="split")  # no cloud configured: the edge answer, degraded
         assert split.degraded and split.degraded_reason == "no cloud endpoint configured"
