@@ -1,0 +1,177 @@
+"""What the soak and chaos benchmarks share: a steady SDK load on the demo stack's agents, a history
+file for requests by user id, and a sampler of each process's memory, descriptors and threads.
+
+``SteadyLoad`` runs one thread per agent, each a ``splitrank.Client`` sending ``rate_per_s`` requests a
+second for the users of the history file on the split route (the agent answers locally, marked degraded,
+whenever the cloud does not). An SDK exception is a failed request; every answer is recorded with its
+time when ``timeline`` is on (chaos measures recovery on it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from splitrank.client import Client, SplitrankError
+
+
+def write_histories(bundle: Path, path: Path, users: int = 50, items_per_user: int = 8, now_unix_s: float | None = None) -> list[str]:
+    """A history file (the agent's ``--histories`` format) for ``users`` customers made of the bundle's catalogue; returns their ids."""
+    codes = json.loads((bundle / "catalogue.json").read_text())["codes"][1:]
+    now = time.time() if now_unix_s is None else now_unix_s
+    records = {}
+    for u in range(users):
+        items = {codes[(u * 7 + j * 13) % len(codes)]: [now - 86400.0 * (j + 1), 1 + (u + j) % 3] for j in range(items_per_user)}
+        records[f"user-{u:04d}"] = {"baskets": items_per_user, "last_unix_s": now - 86400.0, "items": items}
+    path.write_text(json.dumps({"users": records}))
+    return sorted(records)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request of the load: when it ended (monotonic s), which agent, and how."""
+
+    at_s: float
+    agent: int
+    ok: bool
+    degraded: bool
+    error: str = ""
+
+
+@dataclass
+class SteadyLoad:
+    """Requests at ``rate_per_s`` per agent (``addresses``) until ``stop()``; ``deadline_s`` is each call's deadline."""
+
+    addresses: list[str]
+    users: list[str]
+    rate_per_s: float = 10.0
+    deadline_s: float = 1.0
+    route: str = "split"
+    timeline: bool = False
+    requests: int = 0
+    failed: int = 0
+    degraded: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    answers: list[Answer] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"load-{i}") for i in range(len(self.addresses))]
+
+    def start(self) -> None:
+        """Start the load threads."""
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the threads."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, index: int) -> None:
+        gap = 1.0 / self.rate_per_s
+        next_at = time.monotonic()
+        n = index
+        with Client(self.addresses[index]) as client:
+            while not self._stop.is_set():
+                user = self.users[n % len(self.users)]
+                n += 1
+                try:
+                    ranking = client.rank(user_id=user, deadline_s=self.deadline_s, route=self.route)
+                except SplitrankError as err:
+                    answer = Answer(time.monotonic(), index, False, False, f"{type(err).__name__}: {err}")
+                else:
+                    answer = Answer(time.monotonic(), index, True, ranking.degraded)
+                self._record(answer)
+                next_at = max(next_at + gap, time.monotonic() - gap)  # catch up after a stall, but not in a burst
+                self._stop.wait(max(next_at - time.monotonic(), 0.0))
+
+    def _record(self, answer: Answer) -> None:
+        with self._lock:
+            self.requests += 1
+            self.failed += not answer.ok
+            self.degraded += answer.degraded
+            if answer.error:
+                self.errors[answer.error[:200]] += 1
+            if self.timeline:
+                self.answers.append(answer)
+
+    def since(self, at_s: float) -> list[Answer]:
+        """Answers recorded after ``at_s`` (monotonic), oldest first (``timeline`` only)."""
+        with self._lock:
+            return [a for a in self.answers if a.at_s > at_s]
+
+    def summary(self) -> dict[str, Any]:
+        """requests, failed, degraded and the errors seen (message -> count)."""
+        with self._lock:
+            return {"requests": self.requests, "failed": self.failed, "degraded": self.degraded, "errors": dict(self.errors)}
+
+
+def process_sample(pid: int) -> dict[str, int]:
+    """Resident memory (bytes), open file descriptors and threads of a running process, from /proc."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss_bytes": int(status["VmRSS"].split()[0]) * 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"])}
+
+
+@dataclass
+class ProcessSampler:
+    """Samples named processes every ``interval_s`` in a thread: name -> [(seconds since start, sample)]."""
+
+    pids: dict[str, int]
+    interval_s: float = 30.0
+    samples: dict[str, list[tuple[float, dict[str, int]]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="sampler")
+
+    def start(self) -> None:
+        """Take the first sample now and then one every ``interval_s``."""
+        self._started = time.monotonic()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Take a last sample and stop."""
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def sample(self) -> None:
+        """One sample of every process (a process that has gone is skipped)."""
+        at = time.monotonic() - self._started
+        for name, pid in self.pids.items():
+            try:
+                self.samples.setdefault(name, []).append((at, process_sample(pid)))
+            except (FileNotFoundError, ProcessLookupError, KeyError):
+                continue
+
+    def _run(self) -> None:
+        self.sample()
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def summary(self, window_start_s: float) -> dict[str, dict[str, Any]]:
+        """Per process: the samples' min and max, and growth from the sample nearest ``window_start_s`` to the last one."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, samples in self.samples.items():
+            base_at, base = min(samples, key=lambda s: abs(s[0] - window_start_s))
+            end_at, end = samples[-1]
+            out[name] = {
+                "samples": len(samples),
+                "window_s": [round(base_at, 1), round(end_at, 1)],
+                "rss_mb": {"min": round(min(s["rss_bytes"] for _, s in samples) / 2**20, 1), "max": round(max(s["rss_bytes"] for _, s in samples) / 2**20, 1),
+                           "start": round(base["rss_bytes"] / 2**20, 1), "end": round(end["rss_bytes"] / 2**20, 1)},
+                "rss_growth": round((end["rss_bytes"] - base["rss_bytes"]) / base["rss_bytes"], 4),
+                "fds": {"start": base["fds"], "end": end["fds"], "max": max(s["fds"] for _, s in samples)},
+                "threads": {"start": base["threads"], "end": end["threads"], "max": max(s["threads"] for _, s in samples)},
+            }
+        return out
