@@ -42,8 +42,8 @@ def run_soak(bundle: Path, *, minutes: float = 30.0, profiles: tuple[str, ...] =
             time.sleep(min(left, 60.0))
             done = load.summary()
             progress(f"soak: {(time.monotonic() - started) / 60:.1f} min, {done['requests']} requests, {done['failed']} failed")
+        sampler.stop()  # the last sample under load
         load.stop()
-        sampler.stop()
         telemetry = stack.manager.telemetry_summary()
     finally:
         stack.stop()
