@@ -20,7 +20,7 @@ from splitrank.demo.stack import DemoStack
 MAX_RSS_GROWTH = 0.05
 
 
-def run_soak(bundle: Path, *, minutes: float = 30.0, profiles: tuple[str, ...] = ("lan", "wifi"), rate_per_s: float = 10.0,
+def run_soak(bundle: Path, *, minutes: float = 30.0, profiles: tuple[str, ...] = ("lan", "wifi"), rate_per_s: float = 10.0, deadline_s: float = 2.0,
              interval_s: float = 30.0, progress: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
     """Run the soak; returns the figures (``processes`` per process, ``requests``, ``failed``, ``ok``)."""
     log_dir = Path(tempfile.mkdtemp(prefix="splitrank-soak-"))
@@ -33,7 +33,7 @@ def run_soak(bundle: Path, *, minutes: float = 30.0, profiles: tuple[str, ...] =
         pids = {"cloud": stack.cloud.pid, "broker": stack.broker.pid, "manager+load": os.getpid(),
                 **{agent.device_id: agent.process.pid for agent in stack.agents}}
         sampler = ProcessSampler(pids, interval_s=min(interval_s, max(seconds / 12, 1.0)))
-        load = SteadyLoad([agent.address for agent in stack.agents], users, rate_per_s=rate_per_s)
+        load = SteadyLoad([agent.address for agent in stack.agents], users, rate_per_s=rate_per_s, deadline_s=deadline_s)
         load.start()
         sampler.start()
         started = time.monotonic()

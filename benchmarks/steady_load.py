@@ -42,6 +42,7 @@ class Answer:
     ok: bool
     degraded: bool
     error: str = ""
+    """The SDK's exception, or why the answer was degraded."""
 
 
 @dataclass
@@ -51,18 +52,20 @@ class SteadyLoad:
     addresses: list[str]
     users: list[str]
     rate_per_s: float = 10.0
-    deadline_s: float = 1.0
+    deadline_s: float = 2.0
     route: str = "split"
     timeline: bool = False
     requests: int = 0
     failed: int = 0
     degraded: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    degraded_reasons: Counter[str] = field(default_factory=Counter)
     answers: list[Answer] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._paused = [threading.Event() for _ in self.addresses]
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True, name=f"load-{i}") for i in range(len(self.addresses))]
 
     def start(self) -> None:
@@ -76,12 +79,25 @@ class SteadyLoad:
         for thread in self._threads:
             thread.join()
 
+    def pause(self, index: int) -> None:
+        """Stop sending to agent ``index`` (its request in flight finishes) until ``resume``: while it is restarted on purpose."""
+        self._paused[index].set()
+        time.sleep(self.deadline_s)
+
+    def resume(self, index: int) -> None:
+        """Send to agent ``index`` again."""
+        self._paused[index].clear()
+
     def _run(self, index: int) -> None:
         gap = 1.0 / self.rate_per_s
         next_at = time.monotonic()
         n = index
         with Client(self.addresses[index]) as client:
             while not self._stop.is_set():
+                if self._paused[index].is_set():
+                    self._stop.wait(0.05)
+                    next_at = time.monotonic()
+                    continue
                 user = self.users[n % len(self.users)]
                 n += 1
                 try:
@@ -89,7 +105,7 @@ class SteadyLoad:
                 except SplitrankError as err:
                     answer = Answer(time.monotonic(), index, False, False, f"{type(err).__name__}: {err}")
                 else:
-                    answer = Answer(time.monotonic(), index, True, ranking.degraded)
+                    answer = Answer(time.monotonic(), index, True, ranking.degraded, ranking.degraded_reason)
                 self._record(answer)
                 next_at = max(next_at + gap, time.monotonic() - gap)  # catch up after a stall, but not in a burst
                 self._stop.wait(max(next_at - time.monotonic(), 0.0))
@@ -100,7 +116,7 @@ class SteadyLoad:
             self.failed += not answer.ok
             self.degraded += answer.degraded
             if answer.error:
-                self.errors[answer.error[:200]] += 1
+                (self.errors if not answer.ok else self.degraded_reasons)[answer.error[:200]] += 1
             if self.timeline:
                 self.answers.append(answer)
 
@@ -110,9 +126,10 @@ class SteadyLoad:
             return [a for a in self.answers if a.at_s > at_s]
 
     def summary(self) -> dict[str, Any]:
-        """requests, failed, degraded and the errors seen (message -> count)."""
+        """requests, failed, degraded, the errors seen and why answers were degraded (message -> count)."""
         with self._lock:
-            return {"requests": self.requests, "failed": self.failed, "degraded": self.degraded, "errors": dict(self.errors)}
+            return {"requests": self.requests, "failed": self.failed, "degraded": self.degraded, "errors": dict(self.errors),
+                    "degraded_reasons": dict(self.degraded_reasons)}
 
 
 def process_sample(pid: int) -> dict[str, int]:

@@ -351,13 +351,14 @@ def bench_fleet(devices: int, seconds: float | None, managers: int, kill_one: bo
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
 @click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
+@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_soak(repository: Path, minutes: float, rate: float, fmt: str) -> None:
+def bench_soak(repository: Path, minutes: float, rate: float, deadline_ms: float, fmt: str) -> None:
     """Steady load through SDK, agents, cloud, mosquitto and manager: RSS, descriptors and threads of each process, minute 5 vs the end."""
     from benchmarks.soak import run_soak
 
     try:
-        result = run_soak(resolve_bundle(repository), minutes=minutes, rate_per_s=rate, progress=lambda message: click.echo(message, err=True))
+        result = run_soak(resolve_bundle(repository), minutes=minutes, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
     except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
         _fail(str(err))
     emit(result, fmt)
@@ -368,8 +369,9 @@ def bench_soak(repository: Path, minutes: float, rate: float, fmt: str) -> None:
 @click.option("--faults", default="cloud_kill,cloud_stop,network_cut,broker_kill,agent_restart,disk_full,clock_step",
               show_default=True, help="Faults to inject, in this order.")
 @click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
+@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
-def bench_chaos(repository: Path, faults: str, rate: float, fmt: str) -> None:
+def bench_chaos(repository: Path, faults: str, rate: float, deadline_ms: float, fmt: str) -> None:
     """Faults one after another under a steady SDK load: requests failed, telemetry lost, duplicates, seconds to recover per fault."""
     from benchmarks.chaos import FAULTS, run_chaos
 
@@ -377,7 +379,7 @@ def bench_chaos(repository: Path, faults: str, rate: float, fmt: str) -> None:
     if unknown := sorted(set(names) - set(FAULTS)):
         _fail(f"unknown faults {unknown}; known: {list(FAULTS)}")
     try:
-        result = run_chaos(resolve_bundle(repository), faults=names, rate_per_s=rate, progress=lambda message: click.echo(message, err=True))
+        result = run_chaos(resolve_bundle(repository), faults=names, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
     except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
         _fail(str(err))
     emit(result, fmt)
