@@ -149,6 +149,20 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert breaker.state == "closed"
 
 
+def test_a_probe_that_never_reports_does_not_keep_the_breaker_open() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failures_to_open=1, open_s=1.0, clock=lambda: now[0])
+    breaker.record(False)
+    now[0] = 1.0
+    assert breaker.allow()  # the probe's request gives up before its call goes out: no record()
+    now[0] = 1.5
+    assert not breaker.allow()  # still one probe at a time
+    now[0] = 2.0
+    assert breaker.allow()  # it used to stay shut for good
+    breaker.record(True)
+    assert breaker.state == "closed"
+
+
 def test_retry_budget_limits_retries_to_a_share_of_calls() -> None:
     budget = RetryBudget(ratio=0.1, burst=2.0, tokens=0.0)
     granted = 0
