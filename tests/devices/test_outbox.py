@@ -3,6 +3,7 @@ ending the telemetry thread, a stepped wall clock."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import time
 from pathlib import Path
@@ -58,7 +59,8 @@ def test_a_device_with_a_full_disk_keeps_reporting_and_the_manager_counts_everyt
     try:
         wait_until(lambda: manager.telemetry_summary()["received"] >= 3, 30, "telemetry to flow")
         disk.full = True
-        mosquitto.kill()  # held in memory and the broker away: delivered when both are back
+        mosquitto.stop()  # held in memory and the broker away: delivered when both are back (a clean stop: a SIGKILL
+        # may lose what the broker acknowledged but had not saved or passed on yet, up to its autosave count)
         time.sleep(0.5)
         mosquitto.start()
         time.sleep(0.5)
@@ -69,8 +71,9 @@ def test_a_device_with_a_full_disk_keeps_reporting_and_the_manager_counts_everyt
     assert device.fleet.outbox.write_failures > 0
     wait_until(lambda: len(device.fleet.outbox) == 0, 30, "the outbox to drain")
     last = device.fleet.outbox.next_seq() - 1
-    wait_until(lambda: len(manager.devices["device-00"].seqs) >= last, 30, "the manager to count everything")
-    assert manager.devices["device-00"].seqs == set(range(1, last + 1))
+    with contextlib.suppress(TimeoutError):  # the assertion below names what is missing
+        wait_until(lambda: len(manager.devices["device-00"].seqs) >= last, 30, "the manager to count everything")
+    assert set(range(1, last + 1)) - manager.devices["device-00"].seqs == set()
     device.fleet.stop()
 
 
