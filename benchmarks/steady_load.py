@@ -138,6 +138,9 @@ def process_sample(pid: int) -> dict[str, int]:
     return {"rss_bytes": int(status["VmRSS"].split()[0]) * 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"])}
 
 
+FLOOR_SAMPLES = 5
+
+
 @dataclass
 class ProcessSampler:
     """Samples named processes every ``interval_s`` in a thread: name -> [(seconds since start, sample)]."""
@@ -177,18 +180,23 @@ class ProcessSampler:
             self.sample()
 
     def summary(self, window_start_s: float) -> dict[str, dict[str, Any]]:
-        """Per process: the samples' min and max, and growth from the sample nearest ``window_start_s`` to the last one."""
+        """Per process: the samples' min and max, and growth from the sample nearest ``window_start_s`` to the last one.
+        Descriptors and threads also get a floor (the least of ``FLOOR_SAMPLES`` samples) at both ends: a file open
+        for one write or a short-lived thread moves a single sample, a leak moves the floor."""
         out: dict[str, dict[str, Any]] = {}
         for name, samples in self.samples.items():
-            base_at, base = min(samples, key=lambda s: abs(s[0] - window_start_s))
+            base_index = min(range(len(samples)), key=lambda i: abs(samples[i][0] - window_start_s))
+            base_at, base = samples[base_index]
             end_at, end = samples[-1]
+            near_start, near_end = samples[base_index:base_index + FLOOR_SAMPLES], samples[-FLOOR_SAMPLES:]
             out[name] = {
                 "samples": len(samples),
                 "window_s": [round(base_at, 1), round(end_at, 1)],
                 "rss_mb": {"min": round(min(s["rss_bytes"] for _, s in samples) / 2**20, 1), "max": round(max(s["rss_bytes"] for _, s in samples) / 2**20, 1),
                            "start": round(base["rss_bytes"] / 2**20, 1), "end": round(end["rss_bytes"] / 2**20, 1)},
                 "rss_growth": round((end["rss_bytes"] - base["rss_bytes"]) / base["rss_bytes"], 4),
-                "fds": {"start": base["fds"], "end": end["fds"], "max": max(s["fds"] for _, s in samples)},
-                "threads": {"start": base["threads"], "end": end["threads"], "max": max(s["threads"] for _, s in samples)},
+                **{key: {"start": base[key], "end": end[key], "max": max(s[key] for _, s in samples),
+                         "floor_start": min(s[key] for _, s in near_start), "floor_end": min(s[key] for _, s in near_end)}
+                   for key in ("fds", "threads")},
             }
         return out
