@@ -67,11 +67,16 @@ def test_the_reranker_is_told_the_prior_the_device_was_fed(server: ServerThread)
     np.testing.assert_array_equal(priors[1], models.trend[5][ids[0]])  # a pushed prior: the trend row of its day
     user = np.frombuffer(request.user_embedding.values, "<f4")[None]
     scores = np.array(request.edge_scores, np.float32)[None]
-    for day in days:
+    answers = []
+    for day in days:  # one call at a time: each is a lone call, which the batcher runs on its own arrays
         request.prior_day_unix_s = int(day)
         direct = models.rerank(user, ids, scores, np.array([request.unix_time_s]), np.array([day]))[0]
         response = server.stub.Rerank(request, timeout=30)
-        assert list(response.item_ids) == ids[0, np.argsort(-direct, kind="stable")[: request.k]].tolist()
+        order = np.argsort(-direct, kind="stable")[: request.k]
+        assert list(response.item_ids) == ids[0, order].tolist()
+        np.testing.assert_allclose(response.scores, direct[order], rtol=1e-5, atol=1e-5)
+        answers.append(np.array(response.scores))
+    assert not np.allclose(answers[0], answers[1]), "the pushed prior's day changed nothing: the test cannot tell the priors apart"
     released = models.rerank(user, ids, scores, np.array([request.unix_time_s]))[0]
     np.testing.assert_allclose(models.rerank(user, ids, scores, np.array([request.unix_time_s]), days[:1])[0], released)
 
