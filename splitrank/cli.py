@@ -153,7 +153,9 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--rate", type=float, default=50.0, show_default=True, help="Requests per second.")
 @click.option("--deadline-ms", type=float, default=300.0, show_default=True, help="The app's deadline per request.")
 @click.option("--profiles", default="wifi,4g,3g,lossy", show_default=True, help="One agent per network profile (wifi, 4g, 3g, lossy, lan).")
-@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
+@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cap on each device's cloud-call share under the routed policy.")
+@click.option("--routed-budget-fraction", type=float, default=0.35, show_default=True,
+              help="The fleet's price of a cloud call: the gain model's threshold for this share of its validation requests.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
 @click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
@@ -162,7 +164,7 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def demo(repository: Path, data: str | None, requests: int, rate: float, deadline_ms: float, profiles: str, routed_fraction: float,
-         routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
+         routed_budget_fraction: float, routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
     reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
@@ -177,7 +179,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if not names or any(name not in PROFILES for name in names):
         _fail(f"--profiles must name some of {sorted(PROFILES)}")
     settings = DemoSettings(repository=repository, data=data, profiles=names, requests=requests, rate_per_s=rate, deadline_ms=deadline_ms,
-                            routed_fraction=routed_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
+                            routed_fraction=routed_fraction, routed_budget_fraction=routed_budget_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
                             policies=tuple(p.strip() for p in policies.split(",") if p.strip()))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     try:

@@ -41,6 +41,10 @@ class DemoSettings:
     rate_per_s: float = 50.0
     deadline_ms: float = 300.0
     routed_fraction: float = 0.6
+    """The routed policy's cap on each device's cloud-call share (a stale device may use it; a fresh one sends fewer)."""
+    routed_budget_fraction: float = 0.35
+    """The fleet's budget, as the controller holds it: the price of a cloud call (the budget multiplier every device gets)
+    is the gain model's threshold for this share of the release's validation requests, whose priors were 0 to 70 days old."""
     routed_cloud_timeout_ms: float = 100.0
     report_dir: Path = Path("demo-report")
     prices: Path | None = None
@@ -111,6 +115,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
     stale_window = {int(r) for r in rows if settings.stale_days[0] <= test.day[r] - first_day < settings.stale_days[1]}  # example ids
     index = {code: i for i, code in enumerate(edge.codes)}
     gpu = compute_device() == "GPU"
+    price = edge.gain_model.threshold_for(settings.routed_budget_fraction, "split") if edge.gain_model else None
     say(f"bundle {bundle}; {len(requests)} test-period requests per policy at {settings.rate_per_s:.0f}/s, deadline {settings.deadline_ms:.0f} ms; "
         f"cloud compute priced as {'GPU' if gpu else 'CPU'} time")
     stack = DemoStack(bundle, list(settings.profiles))
@@ -124,7 +129,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print, progres
         for name in (p for p in POLICIES if p in settings.policies):
             policy, fraction, push = POLICIES[name]
             if fraction is None:
-                stack.set_policy(policy, settings.routed_fraction, settings.routed_cloud_timeout_ms)
+                stack.set_policy(policy, settings.routed_fraction, settings.routed_cloud_timeout_ms, budget_multiplier=price)
             else:
                 stack.set_policy(policy, fraction)
             compute_before, (up_before, down_before) = stack.compute_seconds(), stack.wire_bytes()
