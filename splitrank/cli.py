@@ -190,9 +190,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import agent_table, table
+    from splitrank.demo.report import agent_table, profile_table, table
 
-    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + profile_table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")
