@@ -36,6 +36,7 @@ import grpc
 from benchmarks.cloud_load import HUNG, RERANK_METHOD, LoadResult, LoadSpec, percentile, rerank_requests, run_load
 from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
+from cloud.serving.core_admission import core_admission_environment
 from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, port_open
@@ -75,7 +76,8 @@ def server_process(repository: Path, *extra: str, cores: frozenset[int] = frozen
         for metrics_port in metrics_ports:
             server = stack.enter_context(ManagedProcess(
                 [sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
-                 "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server"))
+                 "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server",
+                env=core_admission_environment()))  # the core sheds with RESOURCE_EXHAUSTED, as in serve-cloud's workers
             servers.append(server.wait_ready(lambda metrics_port=metrics_port: port_open(metrics_port), timeout_s=300))
         yield BenchServer(port, tuple(server.pid for server in servers), metrics_ports)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from cloud.serving.core_admission import core_admission_options
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
 from cloud.serving.server import in_flight_limit
@@ -59,7 +60,8 @@ async def main() -> None:
     metrics = ServerMetrics()
     service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
                                  max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)], maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1), *core_admission_options(args.max_batch_size)],
+                             maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:

@@ -102,10 +102,6 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
         settings = ServeSettings.load(config, flags)
     except SettingsError as err:
         _fail(str(err))
-    import asyncio
-
-    from cloud.serving.server import serve
-
     configure_logging(log_level)
     try:
         if settings.engine == "ray":
@@ -113,11 +109,9 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
             from cloud.serving.ray_app import serve_until_stopped
 
             sys.exit(serve_until_stopped(settings))
-        if workers > 1:
-            from cloud.serving.workers import serve_workers
+        from cloud.serving.workers import serve_workers
 
-            sys.exit(serve_workers(settings, workers, log_level))
-        asyncio.run(serve(settings))
+        sys.exit(serve_workers(settings, workers, log_level))  # one worker too: it starts with the core's shedding (core_admission)
     except (BundleError, ValueError, OSError) as err:
         _fail(str(err))
 
