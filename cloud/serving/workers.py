@@ -5,16 +5,19 @@ before admission control sees them. Several processes bind the same port with SO
 kernel spreads connections over them; each has its own batcher, repository and admission control
 (queue limits are per worker), and metrics on ``metrics_port + i``. Workers start in the environment
 that makes gRPC's core shed with RESOURCE_EXHAUSTED (``core_admission``), which the parent, having
-initialised gRPC already, cannot get for itself. SIGTERM / SIGINT to the parent drains every worker.
+initialised gRPC already, cannot get for itself. SIGTERM / SIGINT to the parent drains every worker, and
+a worker whose parent dies (even by SIGKILL) gets SIGTERM and drains too, so none is left holding the port.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 from types import FrameType
 
 from cloud.serving.core_admission import core_admission_environment
@@ -26,7 +29,17 @@ from core.logs import configure_logging
 log = logging.getLogger("splitrank.cloud")
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run_worker(settings: ServeSettings, index: int, log_level: str) -> None:
+    _end_with_parent()
     configure_logging(log_level, worker=index)
     try:
         asyncio.run(serve(settings))

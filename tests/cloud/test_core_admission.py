@@ -17,7 +17,7 @@ from cloud.serving.core_admission import SHEDDING_EXPERIMENT, core_admission_env
 from core.codec import INT8, encode
 from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.ports import free_port
-from splitrank.processes import ManagedProcess, port_open, splitrank_command
+from splitrank.processes import ManagedProcess, port_open, splitrank_command, wait_until
 
 CORE_REFUSAL = "Too many pending requests for this server"
 
@@ -79,3 +79,16 @@ def test_a_burst_past_the_event_loop_is_shed_by_the_core_and_no_call_hangs(tiny_
             answer = cloud_pb2_grpc.CloudRankerStub(channel).Rerank(cloud_pb2.RerankRequest.FromString(payloads[0]), timeout=30)
             assert len(answer.item_ids) == 3
         assert server.stop(30) == 0, server.output_tail()
+
+
+@pytest.mark.slow
+def test_the_server_process_ends_with_serve_cloud_even_when_killed(tiny_bundle: Path, tmp_path: Path) -> None:
+    """serve-cloud runs its server in a worker process: killing serve-cloud outright must not leave it holding the port."""
+    shutil.copytree(tiny_bundle, tmp_path / "1")
+    port = free_port()
+    with ManagedProcess(splitrank_command("serve-cloud", "--repository", str(tmp_path), "--port", str(port), "--log-level", "WARNING"),
+                        what="serve-cloud") as server:
+        server.wait_ready(lambda: port_open(port), timeout_s=180)
+        server.popen.kill()
+        server.popen.wait(10)
+        wait_until(lambda: not port_open(port), timeout_s=30, what="the worker to end with its parent")
