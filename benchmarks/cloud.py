@@ -179,7 +179,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
         "batched_mean_batch_size": batched.mean_batch_size,
         "batched_cpu_per_call_us": batched.cpu_per_call_us, "unbatched_cpu_per_call_us": unbatched.cpu_per_call_us,
         "half_load_rps": half.load.offered_rps, "half_load_p99_ms": percentile(half.load.ok_ms, 99),
-        "half_load_hung_fraction": half.load.fraction(*HUNG),
+        "half_load_hung_fraction": half.load.fraction(*HUNG), "half_load_shed_fraction": half.load.fraction("RESOURCE_EXHAUSTED"),
         "overload_offered_rps": over.load.offered_rps, "overload_ok_rps": over.load.ok_rps, "overload_p99_ms": percentile(over.load.ok_ms, 99),
         "overload_p99_ratio": percentile(over.load.ok_ms, 99) / percentile(half.load.ok_ms, 99),
         "overload_shed_fraction": over.load.fraction("RESOURCE_EXHAUSTED"), "shed_p99_ms": percentile(over.load.shed_ms, 99),
