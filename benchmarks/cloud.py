@@ -41,6 +41,9 @@ from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, port_open
 
+CAPACITY_ADMISSION = ("--max-queue-wait-ms", "100000", "--no-core-admission")
+"""Bench server flags of the throughput phases: every call the clients keep in flight is served, none shed."""
+
 
 @dataclass(frozen=True)
 class BenchServer:
@@ -154,7 +157,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
     progress("overhead: split call on a trivial model vs bare echo, one client")
     with server_process(repository, "--trivial", cores=cores.server) as server:
         overhead = asyncio.run(_overhead(server, requests, calls))
-    unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
+    unbounded_wait = CAPACITY_ADMISSION  # throughput phases measure capacity, not the admission policy
     closed = LoadSpec(port=0, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
     with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait,
@@ -207,7 +210,7 @@ def run_cloud_sweep(bundle: Path, *, p99_target_ms: float, clients: int = 64, se
     ``best`` is the highest throughput whose p99 meets the target."""
     cores = _cores()
     rows = []
-    with server_process(bundle.parent, "--max-batch-size", str(max(batch_sizes)), "--max-queue-wait-ms", "100000", cores=cores.server) as server:
+    with server_process(bundle.parent, "--max-batch-size", str(max(batch_sizes)), *CAPACITY_ADMISSION, cores=cores.server) as server:
         spec = LoadSpec(port=server.port, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
         for size in batch_sizes:
             for delay in delays_ms:
