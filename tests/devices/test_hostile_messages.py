@@ -15,9 +15,9 @@ from devices import topics
 from devices.manager import FleetManager
 from devices.mqtt import MqttConnection
 from protos.v1 import fleet_pb2
+from splitrank.processes import wait_until
 from tests.devices.conftest import PASSWORD, Mosquitto
 from tests.devices.fleet_sim import SimDevice
-from tests.devices.test_fleet import wait_until
 
 pytestmark = pytest.mark.slow
 
