@@ -21,7 +21,7 @@ from splitrank import __version__
 from splitrank._flags import F, settings_flags
 from splitrank._output import emit
 from splitrank.cli_fleet import broker, fleet
-from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, import_tensorflow
+from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, converter_lines_dropped, import_tensorflow
 
 FORMAT_CHOICE = click.Choice(["table", "json"])
 
@@ -85,7 +85,7 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
     from splitrank._progress import StageProgress
 
     try:
-        with StageProgress(enabled=fmt == "table") as progress:
+        with converter_lines_dropped(), StageProgress(enabled=fmt == "table") as progress:
             bundle = run_training(settings, progress.update)
     except (DataError, ValueError, OSError) as err:
         _fail(str(err))
