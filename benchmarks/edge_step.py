@@ -3,7 +3,6 @@ model called eagerly, per request, on real test-split histories. Run: ``splitran
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -56,10 +55,3 @@ def run_edge_step_benchmark(bundle: Path, *, requests: int = 2000, fmt: str = "f
             "tflite_p50_us": t50, "tflite_p99_us": t99, "keras_eager_p50_us": k50, "keras_eager_p99_us": k99,
             "speedup_p50": k50 / t50}
 
-
-if __name__ == "__main__":
-    import sys
-
-    from core.bundle import resolve_bundle
-
-    print(json.dumps(run_edge_step_benchmark(resolve_bundle(Path(sys.argv[1] if len(sys.argv) > 1 else "models"))), indent=2))

@@ -206,7 +206,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
 
 @main.group()
 def report() -> None:
-    """Reports on trained models (more reports arrive with the cloud, router and demo)."""
+    """Offline reports on a trained bundle: its models, routing, the freshness push, privacy of split calls, and costs."""
 
 
 @report.command("models")
