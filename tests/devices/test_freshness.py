@@ -22,7 +22,7 @@ from protos.v1 import fleet_pb2
 from splitrank.client import Client
 from splitrank.device_agent import AgentRuntime
 from splitrank.processes import wait_until
-from tests.devices.conftest import Mosquitto
+from tests.devices.mosquitto import Mosquitto
 from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.slow

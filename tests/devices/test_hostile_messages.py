@@ -16,8 +16,8 @@ from devices.manager import FleetManager
 from devices.mqtt import MqttConnection
 from protos.v1 import fleet_pb2
 from splitrank.processes import wait_until
-from tests.devices.conftest import PASSWORD, Mosquitto
 from tests.devices.fleet_sim import SimDevice
+from tests.devices.mosquitto import PASSWORD, Mosquitto
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
 from devices.pki import FleetCA
 from splitrank.processes import wait_until
-from tests.devices.conftest import PASSWORD, Mosquitto
 from tests.devices.fleet_sim import SimDevice
+from tests.devices.mosquitto import PASSWORD, Mosquitto
 
 pytestmark = pytest.mark.slow
 
