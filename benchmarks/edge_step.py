@@ -3,7 +3,6 @@ model called eagerly, per request, on real test-split histories. Run: ``splitran
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -74,10 +73,3 @@ def after_idle(step: Any, inputs: dict[str, np.ndarray], prior: np.ndarray, requ
         samples.append(time.perf_counter_ns() - start)
     return samples
 
-
-if __name__ == "__main__":
-    import sys
-
-    from core.bundle import resolve_bundle
-
-    print(json.dumps(run_edge_step_benchmark(resolve_bundle(Path(sys.argv[1] if len(sys.argv) > 1 else "models"))), indent=2))

@@ -18,10 +18,10 @@ from core.logs import configure_logging
 from core.settings import SettingsError
 from edge.settings import AgentSettings
 from splitrank import __version__
-from splitrank._flags import settings_flags
+from splitrank._flags import F, settings_flags
 from splitrank._output import emit
 from splitrank.cli_fleet import broker, fleet
-from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, import_tensorflow
+from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, converter_lines_dropped, import_tensorflow
 
 FORMAT_CHOICE = click.Choice(["table", "json"])
 
@@ -36,6 +36,13 @@ def _require_ray() -> None:
 
     if importlib.util.find_spec("ray") is None:
         _fail('Ray Serve is not installed: pip install "splitrank[ray]"')
+
+
+def _test_split_report_options(command: F) -> F:
+    """--repository, --data and --format of a report replayed on the real test split."""
+    command = click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)(command)
+    command = click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")(command)
+    return click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)(command)
 
 
 TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
@@ -78,7 +85,7 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
     from splitrank._progress import StageProgress
 
     try:
-        with StageProgress(enabled=fmt == "table") as progress:
+        with converter_lines_dropped(), StageProgress(enabled=fmt == "table") as progress:
             bundle = run_training(settings, progress.update)
     except (DataError, ValueError, OSError) as err:
         _fail(str(err))
@@ -102,10 +109,6 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
         settings = ServeSettings.load(config, flags)
     except SettingsError as err:
         _fail(str(err))
-    import asyncio
-
-    from cloud.serving.server import serve
-
     configure_logging(log_level)
     try:
         if settings.engine == "ray":
@@ -113,11 +116,9 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
             from cloud.serving.ray_app import serve_until_stopped
 
             sys.exit(serve_until_stopped(settings))
-        if workers > 1:
-            from cloud.serving.workers import serve_workers
+        from cloud.serving.workers import serve_workers
 
-            sys.exit(serve_workers(settings, workers, log_level))
-        asyncio.run(serve(settings))
+        sys.exit(serve_workers(settings, workers, log_level))  # one worker too: it starts with the core's shedding (core_admission)
     except (BundleError, ValueError, OSError) as err:
         _fail(str(err))
 
@@ -154,7 +155,9 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--rate", type=float, default=50.0, show_default=True, help="Requests per second.")
 @click.option("--deadline-ms", type=float, default=300.0, show_default=True, help="The app's deadline per request.")
 @click.option("--profiles", default="wifi,4g,3g,lossy", show_default=True, help="One agent per network profile (wifi, 4g, 3g, lossy, lan).")
-@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
+@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cap on each device's cloud-call share under the routed policy.")
+@click.option("--routed-budget-fraction", type=float, default=0.35, show_default=True,
+              help="The fleet's price of a cloud call: the gain model's threshold for this share of its validation requests.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
 @click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
@@ -163,7 +166,7 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def demo(repository: Path, data: str | None, requests: int, rate: float, deadline_ms: float, profiles: str, routed_fraction: float,
-         routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
+         routed_budget_fraction: float, routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
     reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
@@ -178,7 +181,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if not names or any(name not in PROFILES for name in names):
         _fail(f"--profiles must name some of {sorted(PROFILES)}")
     settings = DemoSettings(repository=repository, data=data, profiles=names, requests=requests, rate_per_s=rate, deadline_ms=deadline_ms,
-                            routed_fraction=routed_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
+                            routed_fraction=routed_fraction, routed_budget_fraction=routed_budget_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
                             policies=tuple(p.strip() for p in policies.split(",") if p.strip()))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     try:
@@ -189,9 +192,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import agent_table, table
+    from splitrank.demo.report import agent_table, profile_table, table
 
-    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + profile_table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")
@@ -199,7 +202,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
 
 @main.group()
 def report() -> None:
-    """Reports on trained models (more reports arrive with the cloud, router and demo)."""
+    """Offline reports on a trained bundle: its models, routing, the freshness push, privacy of split calls, and costs."""
 
 
 @report.command("models")
@@ -466,9 +469,7 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
 
 
 @report.command("router")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_test_split_report_options
 def report_router(repository: Path, data: str | None, fmt: str) -> None:
     """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split: for the
     bundle as shipped, and for a fleet whose popularity prior is fresh, 7, 30 and 60 days old."""
@@ -499,9 +500,7 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
 
 
 @report.command("freshness")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_test_split_report_options
 def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
     """Edge NDCG@10 fed the release day's, a weekly and a daily pushed prior, against split and cloud, on the real
     test split; the push's bytes (full and delta), compute and cost per request."""
@@ -516,11 +515,9 @@ def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
 
 
 @report.command("privacy")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@_test_split_report_options
 @click.option("--private-history-items", type=click.IntRange(min=0), default=0, show_default=True,
               help="History items the private split call may still carry (the agent's --private-history-items).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def report_privacy(repository: Path, data: str | None, private_history_items: int, fmt: str) -> None:
     """What an observer of split calls learns of each customer's purchase history (the share of their history items among
     the candidate ids), and NDCG@10, for the standard and the private split call, on the real test split."""

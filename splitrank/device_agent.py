@@ -78,6 +78,7 @@ class AgentRuntime:
             changes["target_cloud_fraction"] = config.cloud_fraction_target
         changes["budget_usd_per_hour"] = config.usd_per_hour_budget
         changes["cloud_timeout_ms"] = config.cloud_timeout_ms
+        changes["budget_multiplier"] = config.budget_multiplier if config.HasField("budget_multiplier") else None
         endpoints = parse_endpoints(";".join(config.cloud_endpoints), self.endpoint_tls) if config.cloud_endpoints else None
         self.service.router.update(**changes)
         if endpoints is not None:

@@ -172,12 +172,13 @@ class DemoStack:
         self._spawn_agent(agent)
         agent.process.wait_ready(lambda: agent_ready(agent.address), timeout_s=180)
 
-    def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0) -> None:
-        """Switch every device's router through the fleet (retained config), and wait until all report it."""
+    def set_policy(self, policy: str, cloud_fraction: float = 0.0, cloud_timeout_ms: float = 0.0, budget_multiplier: float | None = None) -> None:
+        """Switch every device's router through the fleet (retained config), and wait until all report it; ``budget_multiplier``
+        is the controller's price of a cloud call for the learned policy (None: each device uses its gain model's threshold)."""
         manager = self.manager
         assert manager is not None, "start() first"
         revision = manager.set_config([a.device_id for a in self.agents], policy=policy, cloud_fraction_target=cloud_fraction,
-                                      cloud_timeout_ms=cloud_timeout_ms)
+                                      cloud_timeout_ms=cloud_timeout_ms, budget_multiplier=budget_multiplier)
         wait_until(lambda: all(r["config_revision"] >= revision for r in manager.status() if r["device_id"].startswith("demo-")),
                    60, f"devices to apply policy {policy}")
 

@@ -1,6 +1,4 @@
-"""A real mosquitto for the fleet tests: per-device passwords and TLS client certificates, the shipped
-ACL, persistence, dropped to the ``mosquitto`` user when the tests run as root; it can be killed (SIGKILL)
-and started again on the same ports."""
+"""Fixtures of the fleet tests: a real mosquitto (``tests/devices/mosquitto.py``), release keys, a fleet manager."""
 
 from __future__ import annotations
 
@@ -13,16 +11,7 @@ import pytest
 
 from devices.manager import FleetManager
 from devices.release import generate_keypair, load_private_key, load_public_key
-from splitrank.mosquitto import MosquittoBroker
-
-PASSWORD = "pw-7Hq2-not-in-logs"
-
-
-class Mosquitto(MosquittoBroker):
-    """A mosquitto process for the devices ``device-00`` .. ``device-NN`` and the ``manager``."""
-
-    def __init__(self, directory: Path, devices: int = 40) -> None:
-        super().__init__(directory, {"manager": PASSWORD, **{f"device-{i:02d}": PASSWORD for i in range(devices)}})
+from tests.devices.mosquitto import Mosquitto
 
 
 @pytest.fixture
