@@ -31,7 +31,8 @@ def run_soak(bundle: Path, *, minutes: float = 30.0, profiles: tuple[str, ...] =
     try:
         stack.start(progress)
         assert stack.cloud is not None and stack.manager is not None and stack.broker is not None
-        pids = {"cloud": stack.cloud.pid, "broker": stack.broker.pid, "manager+load": os.getpid(),
+        cloud = stack.cloud_pids()
+        pids = {"cloud": cloud[0], **{f"cloud-worker-{i}": pid for i, pid in enumerate(cloud[1:])}, "broker": stack.broker.pid, "manager+load": os.getpid(),
                 **{agent.device_id: agent.process.pid for agent in stack.agents}}
         sampler = ProcessSampler(pids, interval_s=min(interval_s, max(seconds / 12, 1.0)))
         load = SteadyLoad([agent.address for agent in stack.agents], users, rate_per_s=rate_per_s, deadline_s=deadline_s)

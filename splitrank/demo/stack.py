@@ -7,6 +7,8 @@ too: the cloud, the broker and any agent can be killed and started again on the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
 import signal
 import tempfile
@@ -29,6 +31,16 @@ from splitrank.mosquitto import MosquittoBroker
 from splitrank.netem import PROFILES, NetemProxy
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, agent_ready, port_open, splitrank_command, wait_until
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+    return children
 
 
 @dataclass
@@ -134,10 +146,17 @@ class DemoStack:
         assert self.cloud is not None, "start_cloud() first"
         self.cloud.wait_ready(cloud_serving, timeout_s=timeout_s)
 
-    def signal_cloud(self, signum: signal.Signals) -> None:
-        """Send the cloud server a signal (SIGKILL: a crash; SIGSTOP/SIGCONT: a frozen process)."""
+    def cloud_pids(self) -> list[int]:
+        """The cloud server's processes: ``serve-cloud`` and the worker processes it started."""
         assert self.cloud is not None, "start() first"
-        self.cloud.popen.send_signal(signum)
+        return [self.cloud.pid, *child_pids(self.cloud.pid)]
+
+    def signal_cloud(self, signum: signal.Signals) -> None:
+        """Send every process of the cloud server a signal (SIGKILL: a crash; SIGSTOP/SIGCONT: a frozen server)."""
+        assert self.cloud is not None, "start() first"
+        for pid in reversed(self.cloud_pids()):  # the workers first: the server must not see them go and restart them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
         if signum == signal.SIGKILL:
             self.cloud.popen.wait()
 

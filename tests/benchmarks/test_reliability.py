@@ -28,7 +28,7 @@ def test_a_short_chaos_run_loses_no_request_and_no_telemetry(tiny_bundle: Path) 
 def test_a_short_soak_reports_every_process_and_fails_nothing(tiny_bundle: Path) -> None:
     result = run_soak(tiny_bundle, minutes=0.5, rate_per_s=5.0)
     assert result["failed"] == 0 and result["requests"] > 100
-    assert {"cloud", "broker", "manager+load"} <= set(result["processes"]) and len(result["processes"]) == 5
+    assert {"cloud", "broker", "manager+load"} <= set(result["processes"]) and len(result["processes"]) >= 5
     for name, process in result["processes"].items():
         assert process["samples"] >= 6, name
         assert process["rss_mb"]["end"] > 0 and process["fds"]["end"] > 0 and process["threads"]["end"] >= 1, name

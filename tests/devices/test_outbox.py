@@ -14,8 +14,8 @@ from core.clock import SteppedClock, wall_clock
 from devices.manager import FleetManager
 from devices.outbox import Outbox
 from splitrank.processes import wait_until
-from tests.devices.mosquitto import Mosquitto
 from tests.devices.fleet_sim import SimDevice
+from tests.devices.mosquitto import Mosquitto
 
 
 class FullDisk:
