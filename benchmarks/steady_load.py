@@ -138,6 +138,17 @@ def process_sample(pid: int) -> dict[str, int]:
     return {"rss_bytes": int(status["VmRSS"].split()[0]) * 1024, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": int(status["Threads"])}
 
 
+def thread_names(pid: int) -> Counter[str]:
+    """How many threads of a running process carry each name (/proc/PID/task/*/comm)."""
+    names: Counter[str] = Counter()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names[(task / "comm").read_text().strip()] += 1
+        except FileNotFoundError:  # the thread ended while we read
+            continue
+    return names
+
+
 FLOOR_SAMPLES = 5
 
 
@@ -148,6 +159,8 @@ class ProcessSampler:
     pids: dict[str, int]
     interval_s: float = 30.0
     samples: dict[str, list[tuple[float, dict[str, int]]]] = field(default_factory=dict)
+    names: dict[str, list[Counter[str]]] = field(default_factory=dict)
+    """Per process, each sample's thread names (to say which threads a growth added)."""
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -170,9 +183,11 @@ class ProcessSampler:
         at = time.monotonic() - self._started
         for name, pid in self.pids.items():
             try:
-                self.samples.setdefault(name, []).append((at, process_sample(pid)))
+                sample, names = process_sample(pid), thread_names(pid)
             except (FileNotFoundError, ProcessLookupError, KeyError):
                 continue
+            self.samples.setdefault(name, []).append((at, sample))
+            self.names.setdefault(name, []).append(names)
 
     def _run(self) -> None:
         self.sample()
@@ -198,5 +213,6 @@ class ProcessSampler:
                 **{key: {"start": base[key], "end": end[key], "max": max(s[key] for _, s in samples),
                          "floor_start": min(s[key] for _, s in near_start), "floor_end": min(s[key] for _, s in near_end)}
                    for key in ("fds", "threads")},
+                "threads_added": sorted((self.names[name][-1] - self.names[name][base_index]).elements()),
             }
         return out
