@@ -35,6 +35,10 @@ from core.gain_model import GainModel, fit_gain_model, router_features
 
 RELEASE_AGE_DAYS = 70
 """Oldest edge release the split reranker is trained against (the Online Retail test period spans 70 days)."""
+FRESH_SHARE = 0.5
+"""Share of the split reranker's training (and validation) requests whose device holds the prior of the request's
+day, as the daily freshness push gives it; the others hold one 0 to ``RELEASE_AGE_DAYS`` days old (pushes missed,
+or none). With stale priors only, the reranker learned to distrust edge scores that a fresh prior makes right."""
 PERSONAL_HALF_LIVES = (15.0, 30.0, 60.0, 120.0, 365.0)
 """Recency half-lives tried for the personal-frequency baseline; the best on validation is reported."""
 DAILY_PUSH = "daily push"
@@ -265,15 +269,16 @@ def _fit_reranker(dataset: Dataset, student: Student, test_prior_days: dict[str,
     teacher_logits = tf.function(lambda inputs: teacher(inputs), reduce_retracing=True)
 
     def candidates(ex: Examples, prior_days: np.ndarray | None = None, with_teacher: bool = False) -> dict[str, np.ndarray]:
-        # Devices hold priors of varying age, so training candidates (prior_days None) use a popularity prior
-        # from 0 to RELEASE_AGE_DAYS days before the basket; the reranker learns to correct a stale prior with
-        # the cloud's live trend. Test candidates come from the shipped model fed the prior of prior_days.
+        # Devices hold priors of varying age, so training candidates (prior_days None) use the prior of the
+        # basket's day for FRESH_SHARE of the rows and one from 0 to RELEASE_AGE_DAYS days before it for the
+        # others; the reranker learns to correct a stale prior with the cloud's live trend. Test candidates come from the shipped model fed the prior of prior_days.
         # Computed in chunks: only [chunk, catalogue] is ever dense.
         parts: dict[str, list[np.ndarray]] = {}
         for lo in range(0, len(ex), chunk_rows):
             rows = np.arange(lo, min(lo + chunk_rows, len(ex)))
             if prior_days is None:
-                released = np.maximum(ex.day[rows] - rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(rows)), 0)
+                age_days = np.where(rng.random(len(rows)) < FRESH_SHARE, 0, rng.integers(0, RELEASE_AGE_DAYS + 1, size=len(rows)))
+                released = np.maximum(ex.day[rows] - age_days, 0)
             else:
                 released = prior_days[rows]
             prior = dataset.trend[released]
