@@ -29,6 +29,7 @@ from edge.link import CloudCallFailed, CloudLink
 from edge.model import EdgeModel
 from edge.prior import PriorState
 from edge.privacy import PrivacyConfig, privatize
+from edge.private_split import PrivateMergeError, PrivateSplit, SplitMode
 from edge.resilience import RetryBudget
 from edge.router import Decision, Router, RouteSignals
 from protos.v1 import cloud_pb2
@@ -76,6 +77,10 @@ class AgentOptions:
     and less NDCG@10 (measured on Online Retail: 48 -1.2%, 32 -1.9% against 64)."""
     device_id: str = ""
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    split_mode: SplitMode = "standard"
+    """``private``: split calls carry none of the customer's history items (see ``edge.private_split``)."""
+    private_history_items: int = 0
+    """History items a private split call may still carry, the edge's best first (each one leaks, each one gains NDCG)."""
 
 
 @dataclass(frozen=True)
@@ -219,11 +224,14 @@ class RankingEngine:
         decision, local = prepared.decision, prepared.local
         if decision.route == "local":
             return self.answer_locally(prepared)
+        private = self._private_split(prepared)
+        if private is not None and private.empty:
+            return self.answer_locally(prepared)  # a private call would carry nothing: the cloud could only return the edge's own order
         cloud_started = time.perf_counter()
         answer_by = prepared.deadline_at - self.margin.seconds()
         if decision.timeout_s is not None:
             answer_by = min(answer_by, cloud_started + decision.timeout_s)
-        message = self._cloud_request(prepared)
+        message = self._cloud_request(prepared, private)
         call = asyncio.ensure_future(self._call_cloud(message, decision, answer_by))
         done, _ = await asyncio.wait((call,), timeout=max(answer_by - time.perf_counter(), 0.0))
         woke = time.perf_counter()
@@ -238,7 +246,13 @@ class RankingEngine:
             reply, reason = None, f"cloud {link.endpoint.name if link else ''}: answer names items outside model version {model.version}"
         if reply is None or link is None:
             return self.fallback(prepared, reason, cloud_us=(woke - cloud_started) * 1e6)
-        answer = Answer(np.asarray(reply.item_ids), np.asarray(reply.scores), decision.route, model.version, cloud_endpoint=link.endpoint.name,
+        ids, scores = np.asarray(reply.item_ids), np.asarray(reply.scores)
+        if private is not None:
+            try:
+                ids, scores = private.merge(ids, prepared.k)
+            except PrivateMergeError as err:
+                return self.fallback(prepared, f"cloud {link.endpoint.name}: {err}", cloud_us=(woke - cloud_started) * 1e6)
+        answer = Answer(ids, scores, decision.route, model.version, cloud_endpoint=link.endpoint.name,
                         edge_us=local.edge_us, router_us=local.router_us, cloud_us=(woke - cloud_started) * 1e6)
         return self._done(prepared, answer)
 
@@ -277,10 +291,21 @@ class RankingEngine:
                     break
         return None, reason, None
 
-    def _cloud_request(self, prepared: Prepared) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
+    def _private_split(self, prepared: Prepared) -> PrivateSplit | None:
+        """The plan of a private split call (the edge's candidates the split call may carry), or None when the call is not one."""
+        opts, result = self.options, prepared.result
+        if opts.split_mode != "private" or prepared.decision.route != "split":
+            return None
+        pool = opts.split_candidates or len(result.candidate_ids)
+        return PrivateSplit.plan(result.candidate_ids[:pool], result.candidate_scores[:pool], prepared.items, opts.private_history_items)
+
+    def _cloud_request(self, prepared: Prepared, private: PrivateSplit | None) -> cloud_pb2.RerankRequest | cloud_pb2.FullRankRequest:
         opts, model, (unix_time_s, days, baskets) = self.options, prepared.model, prepared.context
         if prepared.decision.route == "split":
             u = privatize(prepared.result.user_embedding, opts.privacy, self._rng)
+            if private is not None:
+                return split_request(private.carried(u), k=prepared.k, model_version=model.version, unix_time_s=unix_time_s,
+                                     device_id=opts.device_id, encoding=opts.encoding, prior=prepared.prior)
             return split_request(prepared.result, k=prepared.k, model_version=model.version, unix_time_s=unix_time_s, device_id=opts.device_id,
                                  encoding=opts.encoding, candidates=opts.split_candidates, user_embedding=u, prior=prepared.prior)
         message = full_request(prepared.items, prepared.age, prepared.count, k=prepared.k, model_version=model.version, unix_time_s=unix_time_s,

@@ -61,7 +61,8 @@ async def start_agent(settings: AgentSettings, *, bundle: Path | None = None) ->
     secret = settings.device_secret.encode() or secrets.token_bytes(16)
     device = pseudonym(settings.device_id, secret) if settings.device_id else ""
     options = AgentOptions(default_k=settings.default_k, default_deadline_ms=settings.default_deadline_ms, device_id=device,
-                           split_candidates=settings.split_candidates,
+                           split_candidates=settings.split_candidates, split_mode=settings.split_mode,
+                           private_history_items=settings.private_history_items,
                            encoding=ENCODINGS[settings.encoding], privacy=PrivacyConfig(epsilon=settings.dp_epsilon, clip_norm=settings.dp_clip_norm))
     service = EdgeAgentService(model, router, links, HistoryStore(Path(settings.histories) if settings.histories else None), options)
 

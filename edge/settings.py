@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from core.bundle import DEFAULT_REPOSITORY
 from core.settings import Fraction, Port, ProgramSettings
 from edge.model import DEFAULT_VARIANT
+from edge.private_split import SplitMode
 from edge.router import Policy, RouterConfig
 
 Encoding = Literal["int8", "int4", "float32"]
@@ -43,6 +44,10 @@ class AgentSettings(ProgramSettings):
     device_secret: str = Field("", repr=False, description="Key of the device id's pseudonym; empty: a fresh random one per start.")
     encoding: Encoding = Field("int8", description="User embedding on the split route.")
     split_candidates: NonNegativeInt = Field(0, description="Candidates a split call carries, best first; 0 = all; fewer = fewer bytes, lower NDCG.")
+    split_mode: SplitMode = Field("standard", description="private: split calls carry none of the customer's history items (the cloud "
+                                                           "reranks the rest, the device keeps the repeats in place); standard: all candidates.")
+    private_history_items: NonNegativeInt = Field(0, description="History items a private split call may still carry, the edge's best first: "
+                                                                 "each one is leaked, each one buys NDCG (see `splitrank report privacy`).")
     dp_epsilon: NonNegativeFloat = Field(0.0, description="Gaussian noise on the user embedding for (epsilon, 1e-5)-DP; 0 = off.")
     dp_clip_norm: PositiveFloat = Field(2.0, description="L2 norm the user embedding is clipped to before the DP noise.")
     threads: PositiveInt = Field(1, description="TFLite interpreter threads.")

@@ -124,7 +124,8 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
 
 @main.command("run-agent")
 @settings_flags(AgentSettings, "repository", "port", "host", "unix_socket", "cloud", "cloud_tls", "policy", "target_cloud_fraction",
-                "budget_usd_per_hour", "histories", "encoding", "split_candidates", "dp_epsilon", "device_id", "mqtt", "mqtt_tls_ca_file",
+                "budget_usd_per_hour", "histories", "encoding", "split_candidates", "split_mode",
+                "private_history_items", "dp_epsilon", "device_id", "mqtt", "mqtt_tls_ca_file",
                 "mqtt_tls_cert_file", "mqtt_tls_key_file", "state_dir", "release_public_key")
 @click.option("--config", type=click.Path(path_type=Path), help="TOML file with an [agent] table of these settings.")
 @click.option("--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
@@ -475,6 +476,26 @@ def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
     except (BundleError, DataError) as err:
         _fail(str(err))
     emit(result, fmt)
+
+
+@report.command("privacy")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@click.option("--private-history-items", type=click.IntRange(min=0), default=0, show_default=True,
+              help="History items the private split call may still carry (the agent's --private-history-items).")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def report_privacy(repository: Path, data: str | None, private_history_items: int, fmt: str) -> None:
+    """What an observer of split calls learns of each customer's purchase history (the share of their history items among
+    the candidate ids), and NDCG@10, for the standard and the private split call, on the real test split."""
+    from cloud.data.errors import DataError
+    from splitrank.reports.privacy import privacy_report
+    from splitrank.reports.replay import replay_test_split
+
+    try:
+        replayed, _, cloud = replay_test_split(resolve_bundle(repository), data)
+    except (BundleError, DataError) as err:
+        _fail(str(err))
+    emit(privacy_report(replayed, cloud, private_history_items=private_history_items), fmt)
 
 
 @main.group()

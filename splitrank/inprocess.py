@@ -30,6 +30,7 @@ from core.errors import InvalidRequest
 from edge.history_store import HistoryStore
 from edge.link import CloudLink, parse_endpoints
 from edge.model import DEFAULT_VARIANT, EdgeModel
+from edge.private_split import SplitMode
 from edge.ranking import DEADLINE, AgentOptions, Answer, EdgeModelFailed, RankingEngine, RankQuery
 from edge.router import Router, RouterConfig
 from splitrank.client import HistoryLike, Ranking, Route, Timings, check_arguments, history_columns, route_of
@@ -48,14 +49,16 @@ class EdgeRanker:
 
     def __init__(self, bundle: str | Path, *, cloud: str = "", policy: str = "learned", target_cloud_fraction: float = 0.3,
                  cloud_route: str = "split", variant: str = DEFAULT_VARIANT, threads: int = 1, default_deadline_s: float = 0.25,
-                 histories: str | Path | None = None) -> None:
+                 histories: str | Path | None = None, split_mode: SplitMode = "standard") -> None:
         """``bundle``: a model repository (its newest valid bundle) or one bundle directory; ``cloud``: endpoints as
-        ``run-agent --cloud`` takes them (``name=host:port@usd_per_call;...``; empty = local only)."""
+        ``run-agent --cloud`` takes them (``name=host:port@usd_per_call;...``; empty = local only); ``split_mode``:
+        as ``run-agent --split-mode`` (``private``: split calls carry none of the customer's history items)."""
         model = EdgeModel(Path(bundle), variant=variant, threads=threads)
         router = Router(RouterConfig(policy=policy, cloud_route=cloud_route, target_cloud_fraction=target_cloud_fraction), model.gain_model)
         links = [CloudLink(endpoint) for endpoint in parse_endpoints(cloud)]
         self.default_deadline_s = default_deadline_s
-        self._engine = RankingEngine(model, router, links, HistoryStore(Path(histories) if histories else None), AgentOptions())
+        self._engine = RankingEngine(model, router, links, HistoryStore(Path(histories) if histories else None),
+                                     AgentOptions(split_mode=split_mode))
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -38,15 +38,20 @@ class Replay:
         """NDCG@10 of the edge's own top 10, per request."""
         return self.ndcg(self.candidate_ids)
 
-    def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32, score_encoding: int = FLOAT32) -> np.ndarray:
-        """The cloud reranker's order of each request's candidates, u and the edge scores sent with these encodings."""
+    def split_rankings(self, cloud: ServingModels, encoding: int = FLOAT32, score_encoding: int = FLOAT32, sent: np.ndarray | None = None) -> np.ndarray:
+        """The cloud reranker's order of each request's candidates, u and the edge scores sent with these encodings; with
+        ``sent`` (bool [E, K]) of only the candidates it marks, each row's rest padded with id 0 (a private split call)."""
         user = np.stack([decode(encode(u, encoding)) for u in self.user_embedding])
         edge = np.stack([decode(encode(s, score_encoding)) for s in self.edge_scores])
+        ids = self.candidate_ids
+        if sent is not None:  # the carried candidates first, in the edge's order, as the call carries them
+            order = np.argsort(~sent, axis=1, kind="stable")
+            ids, edge = np.where(np.take_along_axis(sent, order, 1), np.take_along_axis(ids, order, 1), 0), np.take_along_axis(edge, order, 1)
         out = []
         for lo in range(0, len(user), 256):
             part = slice(lo, lo + 256)
-            scores = cloud.rerank(user[part], self.candidate_ids[part], edge[part], self.unix_time_s[part], self.prior_day_unix_s[part])
-            out.append(np.take_along_axis(self.candidate_ids[part], np.argsort(-scores, axis=1, kind="stable"), 1))
+            scores = cloud.rerank(user[part], ids[part], edge[part], self.unix_time_s[part], self.prior_day_unix_s[part])
+            out.append(np.take_along_axis(ids[part], np.argsort(-scores, axis=1, kind="stable"), 1))
         return np.concatenate(out)
 
     def cloud_rankings(self, cloud: ServingModels) -> np.ndarray:

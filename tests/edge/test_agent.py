@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cloud.serving.server import ServeSettings
@@ -185,3 +186,36 @@ def test_the_per_item_history_form_ranks_like_the_sdks_columns(agent: AgentThrea
         with pytest.raises(grpc.RpcError) as err:
             agent_pb2_grpc.EdgeAgentStub(channel).Rank(uneven, timeout=5)
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "one each per item" in err.value.details()
+
+
+@pytest.mark.parametrize("mode", ["standard", "private"])
+def test_private_split_calls_carry_no_history_item_and_still_rank_the_repeats(tiny_bundle: Path, cloud: ServerThread,
+                                                                               monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    models, carried = cloud.running.repository.current, []
+    rerank = models.rerank
+
+    def recording(user: np.ndarray, ids: np.ndarray, *args: object) -> np.ndarray:
+        carried.append(ids.copy())  # what the cloud server received, as its reranker sees it
+        return rerank(user, ids, *args)
+
+    monkeypatch.setattr(models, "rerank", recording)
+    proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
+    running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split", split_mode=mode), [proxy])
+    history = catalogue_history(tiny_bundle, 12)
+    try:
+        answer = running.client.rank(history, k=10, deadline_s=5)
+        local = running.client.rank(history, k=10, deadline_s=5, route="local")
+        codes = running.running.service.model.codes
+    finally:
+        running.close()
+    assert (answer.route, answer.degraded) == ("split", False), answer.degraded_reason
+    history_ids = {codes.index(code) for code, _, _ in history}
+    sent = set(np.concatenate(carried).ravel().tolist()) - {0}
+    repeats = {code for code, _, _ in history}
+    if mode == "standard":
+        assert history_ids <= sent  # unchanged: the call names the whole history
+        return
+    assert sent and not sent & history_ids
+    in_place = [(rank, code) for rank, code in enumerate(local.item_ids) if code in repeats]
+    assert in_place and in_place == [(rank, code) for rank, code in enumerate(answer.item_ids) if code in repeats]
+    assert set(answer.item_ids) - repeats <= {codes[i] for i in sent}  # the rest: what the cloud reranked

@@ -40,3 +40,15 @@ def test_bad_input_is_the_sdks_error(tiny_bundle: Path) -> None:
         assert ranker.rank(user_id="never-seen").route == "local"  # unknown customer: the popularity prior
         split = ranker.rank(catalogue_history(tiny_bundle), route="split")  # no cloud configured: the edge answer, degraded
         assert split.degraded and split.degraded_reason == "no cloud endpoint configured"
+
+
+def test_private_split_in_process_keeps_the_repeats_where_the_edge_ranks_them(tiny_bundle: Path, cloud: ServerThread) -> None:
+    history = catalogue_history(tiny_bundle, 12)
+    repeats = {code for code, _, _ in history}
+    with EdgeRanker(tiny_bundle, policy="local", cloud=f"c0=127.0.0.1:{cloud.running.port}", split_mode="private") as ranker:
+        local = ranker.rank(history, k=10)
+        split = ranker.rank(history, k=10, deadline_s=5, route="split")
+    assert (split.route, split.degraded) == ("split", False), split.degraded_reason
+    assert [(rank, code) for rank, code in enumerate(split.item_ids) if code in repeats] == \
+        [(rank, code) for rank, code in enumerate(local.item_ids) if code in repeats]
+    assert split.scores == local.scores  # the edge's score of each position
