@@ -285,7 +285,9 @@ def _fit_reranker(dataset: Dataset, student: Student, test_prior_days: dict[str,
             logits, user = student.predict_on_batch({**edge_inputs(ex, rows), "trend": prior})
             age = (ex.day[rows] - released).astype(np.float32)
             logits = np.asarray(logits)
-            ids = top_k(logits, k).astype(np.int32)
+            # the k best items 1..N-1 as the edge step picks them (tf.math.top_k: 2x faster than a numpy
+            # argpartition at 100k items, where this selection was the largest fixed cost of training)
+            ids = tf.math.top_k(logits[:, 1:], k).indices.numpy().astype(np.int32) + 1
             chunk = {"user_embedding": np.asarray(user), "candidate_ids": ids, "edge_scores": np.take_along_axis(logits, ids, 1),
                      "candidate_trend": np.take_along_axis(dataset.trend[ex.day[rows]], ids, 1),
                      "candidate_prior": np.take_along_axis(prior, ids, 1), "model_age_days": age}
