@@ -5,7 +5,10 @@ call's payload and what its compression costs in NDCG@10, on the real test split
   split's histories one after another (after a warm-up); p50 / p99 of the SDK call, the agent's
   own share (its ``total_us``) and a bare grpc.aio echo of the same request bytes, interleaved
   (``local_over_echo`` is the SDK's local-route p50 over the echo's); then ``EdgeRanker`` (the same
-  edge step and router, no gRPC) in a child process like an app's, without TensorFlow.
+  edge step and router, no gRPC) in a child process like an app's, without TensorFlow. The TFLite
+  edge step's own p50 in both (``agent_edge_p50_ms``, ``inprocess_edge_p50_ms``) shows what the
+  agent's idle waits between requests cost it: the same step is slower in a process that sleeps
+  between calls than in one that calls it back to back.
 - payload: the split call as the agent sends it (int8 u, compact candidates) and with 4-bit u and
   scores, against the same call carrying float32 u and plain candidate lists (uint32 ids, float32
   scores); and against the same call that differs only in u (``payload_ratio_u_only``).
@@ -73,7 +76,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
     """p50 / p99 of SDK calls on the local route over TCP and over the Unix socket, and of a bare grpc.aio echo of the
     same request bytes (the floor any gRPC agent pays on this machine), interleaved; the agent's own time; then
     ``EdgeRanker`` in a process like an app's."""
-    times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": []}
+    times: dict[str, list[float]] = {"tcp": [], "uds": [], "echo": [], "agent": [], "agent_edge": []}
     with agent_process(bundle, "--policy", "local") as (tcp, uds), echo_process() as echo_port, \
             Client(tcp) as over_tcp, Client(uds) as over_uds, grpc.insecure_channel(f"127.0.0.1:{echo_port}") as echo_channel:
         echo: grpc.UnaryUnaryMultiCallable[bytes, bytes] = echo_channel.unary_unary(ECHO_METHOD)
@@ -88,6 +91,7 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
                 answer = client.rank(requests[i % len(requests)], k=10, deadline_s=1)
                 times[name].append((time.perf_counter() - start) * 1000)
                 times["agent"].append(answer.timings.total_us / 1000)
+                times["agent_edge"].append(answer.timings.edge_us / 1000)
             start = time.perf_counter()
             echo(payloads[i % len(payloads)], timeout=1)
             times["echo"].append((time.perf_counter() - start) * 1000)
@@ -95,7 +99,8 @@ def local_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], 
     p50 = {name: float(np.percentile(values, 50)) for name, values in times.items()}
     return {"local_p50_ms": p50["tcp"], "local_p99_ms": float(np.percentile(times["tcp"], 99)), "local_uds_p50_ms": p50["uds"],
             "local_uds_p99_ms": float(np.percentile(times["uds"], 99)), "echo_p50_ms": p50["echo"], "local_over_echo": p50["tcp"] / p50["echo"],
-            "agent_p50_ms": p50["agent"], "inprocess_p50_ms": in_process["p50_ms"], "inprocess_p99_ms": in_process["p99_ms"], "calls": calls}
+            "agent_p50_ms": p50["agent"], "agent_edge_p50_ms": p50["agent_edge"], "inprocess_p50_ms": in_process["p50_ms"],
+            "inprocess_p99_ms": in_process["p99_ms"], "inprocess_edge_p50_ms": in_process["edge_p50_ms"], "calls": calls}
 
 
 def in_process_latency(bundle: Path, requests: list[list[tuple[str, float, float]]], calls: int) -> dict[str, float]:

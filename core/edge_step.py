@@ -89,15 +89,24 @@ class EdgeStep:
         self.candidates = int(outputs["candidate_ids"]["shape"][1])
         self.embedding_dim = int(outputs["user_embedding"]["shape"][1])
         self.prior_size = int(inputs[PRIOR_INPUT]["shape"][1])
+        self._prior_fed = False
 
-    def run(self, hist_items: np.ndarray, hist_age: np.ndarray, hist_count: np.ndarray, context: np.ndarray, prior: np.ndarray) -> EdgeResult:
-        """Inputs are one customer's padded history arrays [L] and context [C], and the popularity prior [N] (float32)."""
+    def run(self, hist_items: np.ndarray, hist_age: np.ndarray, hist_count: np.ndarray, context: np.ndarray, prior: np.ndarray | None) -> EdgeResult:
+        """Inputs are one customer's padded history arrays [L] and context [C], and the popularity prior [N] (float32).
+        ``prior`` None keeps the prior fed by the previous call (the interpreter never overwrites an input tensor):
+        the caller that owns an unchanging prior array feeds it once, not per request."""
         interp = self._interpreter
-        interp.set_tensor(self._in[0], hist_items.reshape(1, -1).astype(np.int32, copy=False))
-        interp.set_tensor(self._in[1], hist_age.reshape(1, -1).astype(np.float32, copy=False))
-        interp.set_tensor(self._in[2], hist_count.reshape(1, -1).astype(np.float32, copy=False))
-        interp.set_tensor(self._in[3], context.reshape(1, -1).astype(np.float32, copy=False))
-        interp.set_tensor(self._in[4], prior.reshape(1, -1).astype(np.float32, copy=False))
+        hist_in, age_in, count_in, context_in, prior_in = self._in
+        interp.set_tensor(hist_in, hist_items.reshape(1, -1).astype(np.int32, copy=False))
+        interp.set_tensor(age_in, hist_age.reshape(1, -1).astype(np.float32, copy=False))
+        interp.set_tensor(count_in, hist_count.reshape(1, -1).astype(np.float32, copy=False))
+        interp.set_tensor(context_in, context.reshape(1, -1).astype(np.float32, copy=False))
+        if prior is not None:
+            interp.set_tensor(prior_in, prior.reshape(1, -1).astype(np.float32, copy=False))
+            self._prior_fed = True
+        elif not self._prior_fed:
+            raise ValueError("the edge step needs a prior: none was fed yet")
         interp.invoke()
-        return EdgeResult(interp.get_tensor(self._out[0])[0].copy(), interp.get_tensor(self._out[1])[0].copy(),
-                          interp.get_tensor(self._out[2])[0].copy())
+        get = interp.get_tensor  # returns a copy: the rows below own their data
+        user, ids, scores = self._out
+        return EdgeResult(get(user)[0], get(ids)[0], get(scores)[0])

@@ -36,7 +36,9 @@ class Prior:
     values: np.ndarray = field(init=False, repr=False, compare=False)  # float32 [N], what the model is fed
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", self.quantized.astype(np.float32) * np.float32(self.scale))
+        values = self.quantized.astype(np.float32) * np.float32(self.scale)
+        values.flags.writeable = False  # the edge model feeds a prior to its interpreter once, by identity
+        object.__setattr__(self, "values", values)
 
     def age_days(self, now_unix_s: float) -> float:
         """Days from the prior's day to ``now_unix_s`` (0 if the clock is behind it)."""

@@ -117,8 +117,6 @@ def _unavailable_cause(details: str, tls: bool) -> str:
 class LinkStats:
     """Counters the agent reports as telemetry."""
 
-    calls: int = 0
-    failures: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
 
@@ -177,18 +175,15 @@ class CloudLink:
         """Rerank (split) or RankFull (cloud) within ``timeout_s``; raises CloudCallFailed."""
         stub = self._connect()
         method = stub.Rerank if isinstance(request, cloud_pb2.RerankRequest) else stub.RankFull
-        self.stats.calls += 1
         self.stats.bytes_up += request.ByteSize()
         started = time.monotonic()
         try:
             response: cloud_pb2.CloudRankResponse = await method(request, timeout=timeout_s)
         except asyncio.CancelledError:  # the agent stopped waiting at the app's deadline: a timeout, as the router must learn
-            self.stats.failures += 1
             self._timed_out(started)
             self.breaker.record(False)
             raise
         except grpc.aio.AioRpcError as err:
-            self.stats.failures += 1
             code = err.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 self._timed_out(started)

@@ -54,6 +54,8 @@ class EdgeModel:
         """The prior of the release day: what the model is fed until the fleet pushes a fresher one."""
         self.history_len = self.step.history_len
         self.candidates = self.step.candidates
+        self._fed: Prior | None = None
+        """The prior the interpreter holds now (fed again only when another one comes)."""
 
     def encode_history(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded (ids, age, count) arrays, most recent first; raises InvalidRequest naming the bad entry."""
@@ -75,5 +77,8 @@ class EdgeModel:
         return request_context(unix_time_s, days_since_last_basket, previous_baskets, distinct_items)
 
     def run(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray, prior: Prior) -> EdgeResult:
-        """The edge step, fed ``prior``: u and the top-K candidates."""
-        return self.step.run(items, age, count, context, prior.values)
+        """The edge step, fed ``prior``: u and the top-K candidates. A prior is copied into the interpreter once,
+        not per request (Prior objects are immutable; a pushed prior is a new one)."""
+        result = self.step.run(items, age, count, context, None if prior is self._fed else prior.values)
+        self._fed = prior
+        return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -26,5 +27,13 @@ def generate(out_dir: Path = ROOT) -> None:
         raise SystemExit(f"protoc failed with exit code {result.returncode}: {result.stderr}")
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m protos.generate [OUT_DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m protos.generate", description=__doc__)
+    parser.add_argument("out_dir", nargs="?", type=Path, default=ROOT,
+                        help="where the generated code goes, mirroring the repository layout (default: the repository root)")
+    generate(parser.parse_args(argv).out_dir)
+
+
 if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT)
+    main()

@@ -18,10 +18,10 @@ from core.logs import configure_logging
 from core.settings import SettingsError
 from edge.settings import AgentSettings
 from splitrank import __version__
-from splitrank._flags import settings_flags
+from splitrank._flags import F, settings_flags
 from splitrank._output import emit
 from splitrank.cli_fleet import broker, fleet
-from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, import_tensorflow
+from splitrank.quiet_tensorflow import LOG_LEVEL_ENV, converter_lines_dropped, import_tensorflow
 
 FORMAT_CHOICE = click.Choice(["table", "json"])
 
@@ -36,6 +36,13 @@ def _require_ray() -> None:
 
     if importlib.util.find_spec("ray") is None:
         _fail('Ray Serve is not installed: pip install "splitrank[ray]"')
+
+
+def _test_split_report_options(command: F) -> F:
+    """--repository, --data and --format of a report replayed on the real test split."""
+    command = click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)(command)
+    command = click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")(command)
+    return click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)(command)
 
 
 TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
@@ -78,7 +85,7 @@ def train(config: Path | None, fmt: str, **flags: Any) -> None:
     from splitrank._progress import StageProgress
 
     try:
-        with StageProgress(enabled=fmt == "table") as progress:
+        with converter_lines_dropped(), StageProgress(enabled=fmt == "table") as progress:
             bundle = run_training(settings, progress.update)
     except (DataError, ValueError, OSError) as err:
         _fail(str(err))
@@ -199,7 +206,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
 
 @main.group()
 def report() -> None:
-    """Reports on trained models (more reports arrive with the cloud, router and demo)."""
+    """Offline reports on a trained bundle: its models, routing, the freshness push, privacy of split calls, and costs."""
 
 
 @report.command("models")
@@ -429,9 +436,7 @@ def report_cost(prices: Path | None, cloud_compute_ms: float, bytes_up: float, b
 
 
 @report.command("router")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_test_split_report_options
 def report_router(repository: Path, data: str | None, fmt: str) -> None:
     """NDCG@10 against cloud-call fraction for random, threshold and learned routing, on the real test split: for the
     bundle as shipped, and for a fleet whose popularity prior is fresh, 7, 30 and 60 days old."""
@@ -462,9 +467,7 @@ def report_router(repository: Path, data: str | None, fmt: str) -> None:
 
 
 @report.command("freshness")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_test_split_report_options
 def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
     """Edge NDCG@10 fed the release day's, a weekly and a daily pushed prior, against split and cloud, on the real
     test split; the push's bytes (full and delta), compute and cost per request."""
@@ -479,11 +482,9 @@ def report_freshness(repository: Path, data: str | None, fmt: str) -> None:
 
 
 @report.command("privacy")
-@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
-@click.option("--data", help="Online Retail file or folder [env SPLITRANK_DATA; default: ../shared/data when present].")
+@_test_split_report_options
 @click.option("--private-history-items", type=click.IntRange(min=0), default=0, show_default=True,
               help="History items the private split call may still carry (the agent's --private-history-items).")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def report_privacy(repository: Path, data: str | None, private_history_items: int, fmt: str) -> None:
     """What an observer of split calls learns of each customer's purchase history (the share of their history items among
     the candidate ids), and NDCG@10, for the standard and the private split call, on the real test split."""

@@ -121,10 +121,13 @@ def route_of(route: Route | str) -> Route:
 def history_columns(history: HistoryLike, *, convert: bool = False) -> tuple[Sequence[str], Sequence[float], Sequence[float]]:
     """(item ids, ages, counts) of a history given as (item_id, age_days, count) tuples or mappings with those keys;
     ``convert`` turns every value into its type (naming the entry that cannot be) instead of passing tuples through."""
-    entries = list(history)
-    if not convert and all(type(entry) is tuple and len(entry) == 3 and type(entry[0]) is str for entry in entries):  # the common case, without a call per entry
-        columns = tuple(zip(*entries, strict=True))
-        return columns if columns else ((), (), ())  # type: ignore[return-value]
+    entries = history if type(history) is list else list(history)
+    if not convert and set(map(type, entries)) <= {tuple} and set(map(len, entries)) <= {3}:  # the common case, checked in C
+        columns = tuple(zip(*entries))
+        if not columns:
+            return (), (), ()
+        if set(map(type, columns[0])) == {str}:
+            return columns  # type: ignore[return-value]
     rows = []
     for slot, entry in enumerate(entries):
         try:
@@ -169,7 +172,7 @@ class _BaseClient:
         if user_id is not None:
             request.user_id = user_id
         else:
-            entries = list(history or ())
+            entries = history if type(history) is list else list(history or ())
             for convert in (False, True):  # tuples go straight to the message; values it refuses are converted, or named
                 request.compact_history.Clear()
                 request.compact_history.SetInParent()  # an empty history is still a history (the agent ranks by popularity)
@@ -196,7 +199,9 @@ class _BaseClient:
         except ValueError as err:
             raise UnexpectedResponseError(f"the agent answered with {err}: is it newer than this SDK?") from None
         t = response.timings
-        return Ranking([i.item_id for i in response.items], [i.score for i in response.items], route, response.degraded,
+        pairs = [(i.item_id, i.score) for i in response.items]  # one pass over the repeated field
+        item_ids, scores = map(list, zip(*pairs)) if pairs else ([], [])
+        return Ranking(item_ids, scores, route, response.degraded,
                        response.degraded_reason, Timings(t.edge_us, t.router_us, t.cloud_us, t.total_us), response.model_version,
                        response.cloud_endpoint)
 

@@ -61,6 +61,7 @@ def test_bench_edge_step_json(tiny_bundle: Path) -> None:
     assert figures["runtime"] == "ai_edge_litert"
     assert figures["tflite_p50_us"] > 0 and figures["keras_eager_p50_us"] > 0
     assert figures["speedup_p50"] == pytest.approx(figures["keras_eager_p50_us"] / figures["tflite_p50_us"])
+    assert figures["tflite_after_idle_p50_us"] > 0 and figures["idle_between_calls_ms"] == 0.5
 
 
 BAD_FILES = {

@@ -20,3 +20,5 @@ def test_local_latency_prints_the_ratio_and_the_in_process_figure(tiny_bundle: P
     assert figures["local_over_echo"] == pytest.approx(figures["local_p50_ms"] / figures["echo_p50_ms"])
     assert 0 < figures["inprocess_p50_ms"] <= figures["inprocess_p99_ms"]
     assert 0 < figures["agent_p50_ms"] < figures["local_p50_ms"]
+    assert 0 < figures["agent_edge_p50_ms"] < figures["agent_p50_ms"], "the edge step is part of the agent's own time"
+    assert 0 < figures["inprocess_edge_p50_ms"] < figures["inprocess_p50_ms"]

@@ -19,7 +19,7 @@ from protos.v1 import cloud_pb2, cloud_pb2_grpc
 from splitrank.netem import NetemProxy, NetworkProfile
 from splitrank.ports import free_port
 from tests.cloud.server_thread import ServerThread
-from tests.edge.test_agent import AgentThread
+from tests.edge.agent_thread import AgentThread
 from tests.histories import catalogue_history
 
 pytest.importorskip("ray.serve", reason="the [ray] extra is not installed")

@@ -16,8 +16,8 @@ from devices.release import make_release
 from devices.rollout import RolloutPlan
 from protos.v1 import fleet_pb2
 from splitrank.processes import wait_until
-from tests.devices.conftest import Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
+from tests.devices.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.slow
 

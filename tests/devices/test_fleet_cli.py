@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from splitrank.cli import main
 from splitrank.processes import wait_until
-from tests.devices.conftest import PASSWORD, Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
+from tests.devices.mosquitto import PASSWORD, Mosquitto
 
 pytestmark = pytest.mark.slow
 

@@ -21,19 +21,12 @@ from edge.server import AgentSettings, RunningAgent, start_agent
 from protos.v1 import fleet_pb2
 from splitrank.client import Client
 from splitrank.device_agent import AgentRuntime
-from tests.devices.conftest import Mosquitto
+from splitrank.processes import wait_until
+from tests.devices.mosquitto import Mosquitto
 from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.slow
 START = 1_700_000_000 // DAY_S * DAY_S
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class FleetAgent(LoopThread):

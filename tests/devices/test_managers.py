@@ -16,8 +16,8 @@ from devices.manager import FleetManager, RolloutResult
 from devices.mqtt import MqttConnection
 from devices.release import generate_keypair, load_private_key, load_public_key, make_release
 from devices.rollout import RolloutPlan
-from tests.devices.conftest import Mosquitto
 from tests.devices.fleet_sim import SimDevice, make_version
+from tests.devices.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.slow
 

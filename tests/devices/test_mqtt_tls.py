@@ -14,9 +14,9 @@ from devices import topics
 from devices.manager import FleetManager
 from devices.mqtt import BrokerAddress, MqttConnection
 from devices.pki import FleetCA
-from tests.devices.conftest import PASSWORD, Mosquitto
+from splitrank.processes import wait_until
 from tests.devices.fleet_sim import SimDevice
-from tests.devices.test_fleet import wait_until
+from tests.devices.mosquitto import PASSWORD, Mosquitto
 
 pytestmark = pytest.mark.slow
 

@@ -12,35 +12,15 @@ import numpy as np
 import pytest
 
 from cloud.serving.server import ServeSettings
-from edge.server import AgentSettings, RunningAgent, start_agent
-from splitrank.client import Client, InvalidRequestError
+from edge.server import AgentSettings
+from splitrank.client import InvalidRequestError
 from splitrank.netem import NetemProxy, NetworkProfile
 from splitrank.ports import free_port
 from tests.cloud.server_thread import ServerThread
+from tests.edge.agent_thread import AgentThread
 from tests.histories import catalogue_history
-from tests.loop_thread import LoopThread
 
 pytestmark = pytest.mark.slow
-
-
-class AgentThread(LoopThread):
-    """A started agent, its proxies to the cloud, and an SDK client."""
-
-    def __init__(self, settings: AgentSettings, proxies: list[NetemProxy]) -> None:
-        super().__init__()
-        self.proxies = proxies
-        for proxy in proxies:
-            self.call(proxy.start())
-        cloud = ";".join(f"c{i}=127.0.0.1:{p.port}@0.0001" for i, p in enumerate(proxies))
-        self.running: RunningAgent = self.call(start_agent(AgentSettings(**{**settings.__dict__, "cloud": cloud, "port": 0})))
-        self.client = Client(f"127.0.0.1:{self.running.port}")
-
-    def close(self) -> None:
-        self.client.close()
-        self.call(self.running.stop())
-        for proxy in self.proxies:
-            self.call(proxy.stop())
-        super().close()
 
 
 @pytest.fixture

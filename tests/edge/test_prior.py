@@ -35,3 +35,25 @@ def test_a_model_swap_keeps_the_pushed_prior_only_for_the_same_catalogue() -> No
     assert state.for_model(bigger) is bigger, "mid-swap, a model never gets a prior of another size"
     state.rebase(bigger, same_catalogue=False)
     assert state.current() is bigger
+
+
+def test_the_model_feeds_each_prior_once_and_ranks_as_if_fed_every_time(tiny_bundle) -> None:
+    from core.edge_step import EdgeStep
+    from edge.model import EdgeModel
+
+    model = EdgeModel(tiny_bundle)
+    reference = EdgeStep(tiny_bundle / "edge" / "student_full_int8.tflite")  # fed its prior on every call
+    shipped = model.shipped_prior
+    pushed = quantize(shipped.values[::-1].copy(), version=1, day_unix_s=shipped.day_unix_s + DAY_S)  # popular items reversed
+    items, age, count = model.encode_columns(model.codes[1:4], [1.0, 2.0, 3.0], [1.0, 1.0, 2.0])
+    context = model.context(0, 3.0, 2, 3)
+    seen = []
+    for prior in (shipped, shipped, pushed, pushed, shipped):
+        got = model.run(items, age, count, context, prior)
+        want = reference.run(items, age, count, context, prior.values)
+        np.testing.assert_array_equal(got.candidate_ids, want.candidate_ids)
+        np.testing.assert_array_equal(got.candidate_scores, want.candidate_scores)
+        seen.append(tuple(got.candidate_ids))
+    assert seen[0] != seen[2], "the two priors rank differently (else this test shows nothing)"
+    with pytest.raises(ValueError, match="read-only"):
+        shipped.values[1] = 0.0

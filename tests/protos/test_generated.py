@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from protos.generate import ROOT, generate, proto_files
+import pytest
+
+from protos.generate import ROOT, generate, main, proto_files
 
 
 def test_generated_code_is_up_to_date(tmp_path: Path) -> None:
@@ -23,3 +25,11 @@ def test_every_proto_is_versioned() -> None:
         else:
             assert "package splitrank.v1;" in text, proto
             assert proto.parts[:2] == ("protos", "v1"), proto
+
+
+def test_help_says_what_it_does_and_generates_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert "usage: python -m protos.generate [-h] [out_dir]" in capsys.readouterr().out
+    assert not (ROOT / "--help").exists()
