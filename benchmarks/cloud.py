@@ -36,9 +36,13 @@ import grpc
 from benchmarks.cloud_load import HUNG, RERANK_METHOD, LoadResult, LoadSpec, percentile, rerank_requests, run_load
 from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
+from cloud.serving.core_admission import core_admission_environment
 from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, port_open
+
+CAPACITY_ADMISSION = ("--max-queue-wait-ms", "100000", "--no-core-admission")
+"""Bench server flags of the throughput phases: every call the clients keep in flight is served, none shed."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ def server_process(repository: Path, *extra: str, cores: frozenset[int] = frozen
         for metrics_port in metrics_ports:
             server = stack.enter_context(ManagedProcess(
                 [sys.executable, "-m", "benchmarks.cloud_server", "--repository", str(repository), "--port", str(port),
-                 "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server"))
+                 "--cpus", ",".join(map(str, sorted(cores))), "--metrics-port", str(metrics_port), *extra], what="the benchmark server",
+                env=core_admission_environment()))  # the core sheds with RESOURCE_EXHAUSTED, as in serve-cloud's workers
             servers.append(server.wait_ready(lambda metrics_port=metrics_port: port_open(metrics_port), timeout_s=300))
         yield BenchServer(port, tuple(server.pid for server in servers), metrics_ports)
 
@@ -152,7 +157,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
     progress("overhead: split call on a trivial model vs bare echo, one client")
     with server_process(repository, "--trivial", cores=cores.server) as server:
         overhead = asyncio.run(_overhead(server, requests, calls))
-    unbounded_wait = ("--max-queue-wait-ms", "100000")  # throughput phases measure capacity, not the admission policy
+    unbounded_wait = CAPACITY_ADMISSION  # throughput phases measure capacity, not the admission policy
     closed = LoadSpec(port=0, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
     with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait,
@@ -177,7 +182,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
         "batched_mean_batch_size": batched.mean_batch_size,
         "batched_cpu_per_call_us": batched.cpu_per_call_us, "unbatched_cpu_per_call_us": unbatched.cpu_per_call_us,
         "half_load_rps": half.load.offered_rps, "half_load_p99_ms": percentile(half.load.ok_ms, 99),
-        "half_load_hung_fraction": half.load.fraction(*HUNG),
+        "half_load_hung_fraction": half.load.fraction(*HUNG), "half_load_shed_fraction": half.load.fraction("RESOURCE_EXHAUSTED"),
         "overload_offered_rps": over.load.offered_rps, "overload_ok_rps": over.load.ok_rps, "overload_p99_ms": percentile(over.load.ok_ms, 99),
         "overload_p99_ratio": percentile(over.load.ok_ms, 99) / percentile(half.load.ok_ms, 99),
         "overload_shed_fraction": over.load.fraction("RESOURCE_EXHAUSTED"), "shed_p99_ms": percentile(over.load.shed_ms, 99),
@@ -205,7 +210,7 @@ def run_cloud_sweep(bundle: Path, *, p99_target_ms: float, clients: int = 64, se
     ``best`` is the highest throughput whose p99 meets the target."""
     cores = _cores()
     rows = []
-    with server_process(bundle.parent, "--max-batch-size", str(max(batch_sizes)), "--max-queue-wait-ms", "100000", cores=cores.server) as server:
+    with server_process(bundle.parent, "--max-batch-size", str(max(batch_sizes)), *CAPACITY_ADMISSION, cores=cores.server) as server:
         spec = LoadSpec(port=server.port, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
         for size in batch_sizes:
             for delay in delays_ms:

@@ -14,6 +14,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
+from cloud.serving.core_admission import core_admission_options
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
 from cloud.serving.server import in_flight_limit
@@ -47,6 +48,8 @@ async def main() -> None:
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument("--max-queue", type=int, default=128)
     parser.add_argument("--max-queue-wait-ms", type=float, default=50.0)
+    parser.add_argument("--no-core-admission", action="store_true", help="Leave gRPC's core at its default bound on pending calls "
+                        "(throughput phases: 64 clients in flight must not be shed).")
     parser.add_argument("--port", type=int, default=0, help="0 = a free one; a taken port is shared (SO_REUSEPORT), as serve-cloud --workers does")
     parser.add_argument("--cpus", default="", help="Comma-separated cores to pin this process (and every thread it starts) to.")
     parser.add_argument("--metrics-port", type=int, default=0, help="Serve Prometheus metrics here (0 = none).")
@@ -59,7 +62,8 @@ async def main() -> None:
     metrics = ServerMetrics()
     service = CloudRankerService(repository, metrics, max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1000,
                                  max_queue=args.max_queue, max_request_bytes=1 << 20, max_queue_wait_s=args.max_queue_wait_ms / 1000)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 1)], maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 1), *([] if args.no_core_admission else core_admission_options(args.max_batch_size))],
+                             maximum_concurrent_rpcs=in_flight_limit(args.max_queue, args.max_batch_size))
     cloud_pb2_grpc.add_CloudRankerServicer_to_server(service, server)
 
     async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:

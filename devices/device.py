@@ -73,7 +73,8 @@ class DeviceSettings:
     """Roll back when the new model's probe p50 exceeds this many times the previous model's."""
     max_outbox: int = 10_000
     clock: Callable[[], float] = time.time
-    """The device's clock, for the age of its prior (a simulated one in the demo's replay)."""
+    """The device's wall clock: the times in its state and telemetry, the age of its prior (a simulated one in the
+    demo's replay, a stepped one in the chaos bench)."""
 
 
 class FleetDevice:
@@ -137,7 +138,7 @@ class FleetDevice:
     def _state(self, *, online: bool) -> fleet_pb2.DeviceState:
         prior = self.runtime.prior()
         return fleet_pb2.DeviceState(device_id=self.device_id, online=online, model_version=self.runtime.model_version(),
-                                     profile=self.settings.profile, policy=self.runtime.policy(), unix_time_s=int(time.time()),
+                                     profile=self.settings.profile, policy=self.runtime.policy(), unix_time_s=int(self.settings.clock()),
                                      config_revision=self.config_revision, prior_version=prior.version, prior_day_unix_s=prior.day_unix_s,
                                      prior_refused_reason=self.prior_refused_reason)
 
@@ -191,7 +192,10 @@ class FleetDevice:
     # --- telemetry ------------------------------------------------------------------------------
     def _telemetry_loop(self) -> None:
         while not self._stop.wait(self.settings.telemetry_interval_s):
-            self.send_telemetry()
+            try:
+                self.send_telemetry()
+            except Exception:  # one failed message must not end telemetry for the device's lifetime
+                log.exception("device %s: telemetry failed; trying again in %.0f s", self.device_id, self.settings.telemetry_interval_s)
 
     def send_telemetry(self) -> int:
         """Write one telemetry message to the outbox and publish what is pending; returns its seq."""
@@ -199,12 +203,13 @@ class FleetDevice:
         delta = {key: now.get(key, 0.0) - self._last_counters.get(key, 0.0) for key in now}
         self._last_counters = now
         seq = self.outbox.next_seq()
+        wall = self.settings.clock()
         prior, refused = self.runtime.prior(), self.prior_refused - self._reported_refusals
         self._reported_refusals = self.prior_refused
         message = fleet_pb2.Telemetry(
-            prior_version=prior.version, prior_day_unix_s=prior.day_unix_s, prior_age_days=prior.age_days(self.settings.clock()),
+            prior_version=prior.version, prior_day_unix_s=prior.day_unix_s, prior_age_days=prior.age_days(wall),
             prior_refused=refused, prior_refused_reason=self.prior_refused_reason if refused else "",
-            device_id=self.device_id, seq=seq, unix_time_s=int(time.time()), sent_at_s=time.time(), model_version=self.runtime.model_version(),
+            device_id=self.device_id, seq=seq, unix_time_s=int(wall), sent_at_s=wall, model_version=self.runtime.model_version(),
             requests_local=int(delta.get("local", 0)), requests_split=int(delta.get("split", 0)), requests_cloud=int(delta.get("cloud", 0)),
             degraded=int(delta.get("degraded", 0)), errors=int(delta.get("errors", 0)), cloud_bytes_up=int(delta.get("bytes_up", 0)),
             cloud_bytes_down=int(delta.get("bytes_down", 0)), energy_joules=delta.get("energy_joules", 0.0), dropped_before=self.outbox.dropped,

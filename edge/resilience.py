@@ -11,14 +11,16 @@ from dataclasses import dataclass
 @dataclass
 class CircuitBreaker:
     """Closed -> open after ``failures_to_open`` consecutive failures; open for ``open_s``, then one probe
-    call at a time (half-open) until one succeeds (closed) or fails (open again)."""
+    call at a time (half-open) until one succeeds (closed) or fails (open again). A probe that never reports
+    (its request gave up before the call went out, or was cancelled) lets another through after ``open_s``: it
+    kept the breaker open for good, the device on the degraded route after its cloud was back (bench chaos)."""
 
     failures_to_open: int = 5
     open_s: float = 2.0
     clock: Callable[[], float] = time.monotonic
     consecutive_failures: int = 0
     opened_at: float | None = None
-    probing: bool = False
+    probing_since: float | None = None
     times_opened: int = 0
 
     @property
@@ -33,14 +35,16 @@ class CircuitBreaker:
         state = self.state
         if state == "closed":
             return True
-        if state == "half-open" and not self.probing:
-            self.probing = True
-            return True
+        if state == "half-open":
+            now = self.clock()
+            if self.probing_since is None or now - self.probing_since >= self.open_s:
+                self.probing_since = now
+                return True
         return False
 
     def record(self, ok: bool) -> None:
         """Report how a call that was allowed ended."""
-        self.probing = False
+        self.probing_since = None
         if ok:
             self.consecutive_failures = 0
             self.opened_at = None

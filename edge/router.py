@@ -74,6 +74,8 @@ class RouterConfig:
             raise ValueError(f"target_cloud_fraction must be within [0, 1], got {self.target_cloud_fraction}")
         if not (self.budget_usd_per_hour >= 0 and self.latency_margin_ms >= 0 and self.cloud_timeout_ms >= 0) or self.window < 10:  # NaN too
             raise ValueError("budget_usd_per_hour, latency_margin_ms and cloud_timeout_ms must be >= 0, window >= 10")
+        if self.budget_multiplier is not None and not np.isfinite(self.budget_multiplier):
+            raise ValueError(f"budget_multiplier must be a finite number (or None), got {self.budget_multiplier}")
 
 
 @dataclass(frozen=True)

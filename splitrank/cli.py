@@ -109,10 +109,6 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
         settings = ServeSettings.load(config, flags)
     except SettingsError as err:
         _fail(str(err))
-    import asyncio
-
-    from cloud.serving.server import serve
-
     configure_logging(log_level)
     try:
         if settings.engine == "ray":
@@ -120,11 +116,9 @@ def serve_cloud(workers: int, config: Path | None, log_level: str, **flags: Any)
             from cloud.serving.ray_app import serve_until_stopped
 
             sys.exit(serve_until_stopped(settings))
-        if workers > 1:
-            from cloud.serving.workers import serve_workers
+        from cloud.serving.workers import serve_workers
 
-            sys.exit(serve_workers(settings, workers, log_level))
-        asyncio.run(serve(settings))
+        sys.exit(serve_workers(settings, workers, log_level))  # one worker too: it starts with the core's shedding (core_admission)
     except (BundleError, ValueError, OSError) as err:
         _fail(str(err))
 
@@ -161,7 +155,9 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--rate", type=float, default=50.0, show_default=True, help="Requests per second.")
 @click.option("--deadline-ms", type=float, default=300.0, show_default=True, help="The app's deadline per request.")
 @click.option("--profiles", default="wifi,4g,3g,lossy", show_default=True, help="One agent per network profile (wifi, 4g, 3g, lossy, lan).")
-@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cloud-call fraction the routed policy holds.")
+@click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cap on each device's cloud-call share under the routed policy.")
+@click.option("--routed-budget-fraction", type=float, default=0.35, show_default=True,
+              help="The fleet's price of a cloud call: the gain model's threshold for this share of its validation requests.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")
 @click.option("--policies", default="local,local+push,split,cloud,routed", show_default=True,
@@ -170,7 +166,7 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--prices", type=click.Path(path_type=Path), help="Your copy of core/prices.toml.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def demo(repository: Path, data: str | None, requests: int, rate: float, deadline_ms: float, profiles: str, routed_fraction: float,
-         routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
+         routed_budget_fraction: float, routed_cloud_timeout_ms: float, policies: str, report_dir: Path, prices: Path | None, fmt: str) -> None:
     """The whole system on this machine: cloud server, broker, fleet manager and one agent per network
     profile as separate processes; replays the held-out test period through the SDK for each policy and
     reports quality, latency, cloud use, bytes, privacy, energy and dollars (JSON, text and PNG plots), per
@@ -185,7 +181,7 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if not names or any(name not in PROFILES for name in names):
         _fail(f"--profiles must name some of {sorted(PROFILES)}")
     settings = DemoSettings(repository=repository, data=data, profiles=names, requests=requests, rate_per_s=rate, deadline_ms=deadline_ms,
-                            routed_fraction=routed_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
+                            routed_fraction=routed_fraction, routed_budget_fraction=routed_budget_fraction, routed_cloud_timeout_ms=routed_cloud_timeout_ms, report_dir=report_dir, prices=prices,
                             policies=tuple(p.strip() for p in policies.split(",") if p.strip()))
     say = (lambda message: click.echo(message, err=True)) if fmt == "table" else (lambda message: None)
     try:
@@ -196,9 +192,9 @@ def demo(repository: Path, data: str | None, requests: int, rate: float, deadlin
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
         return
-    from splitrank.demo.report import agent_table, table
+    from splitrank.demo.report import agent_table, profile_table, table
 
-    click.echo("\n".join(table(result["policies"]) + [""] + agent_table(result["policies"])))
+    click.echo("\n".join(table(result["policies"]) + [""] + profile_table(result["policies"]) + [""] + agent_table(result["policies"])))
     for key, value in result.get("routed_vs_cloud", {}).items():
         click.echo(f"{key:>28}: {value:.3f}")
     click.echo(f"report, plots: {report_dir}/")
@@ -352,6 +348,44 @@ def bench_fleet(devices: int, seconds: float | None, managers: int, kill_one: bo
         result = run_fleet_benchmark(devices=devices, seconds=seconds or (20.0 if kill_one else 10.0), managers=managers, kill_one=kill_one,
                                      progress=say)
     except (RuntimeError, ValueError) as err:
+        _fail(str(err))
+    emit(result, fmt)
+
+
+@bench.command("soak")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--minutes", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
+@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_soak(repository: Path, minutes: float, rate: float, deadline_ms: float, fmt: str) -> None:
+    """Steady load through SDK, agents, cloud, mosquitto and manager: RSS, descriptors and threads of each process, minute 5 vs the end."""
+    from benchmarks.soak import run_soak
+
+    try:
+        result = run_soak(resolve_bundle(repository), minutes=minutes, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
+    except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
+        _fail(str(err))
+    emit(result, fmt)
+
+
+@bench.command("chaos")
+@click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
+@click.option("--faults", default="cloud_kill,cloud_stop,network_cut,broker_kill,agent_restart,disk_full,clock_step",
+              show_default=True, help="Faults to inject, in this order.")
+@click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
+@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
+@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+def bench_chaos(repository: Path, faults: str, rate: float, deadline_ms: float, fmt: str) -> None:
+    """Faults one after another under a steady SDK load: requests failed, telemetry lost, duplicates, seconds to recover per fault."""
+    from benchmarks.chaos import FAULTS, run_chaos
+
+    names = [name.strip() for name in faults.split(",") if name.strip()]
+    if unknown := sorted(set(names) - set(FAULTS)):
+        _fail(f"unknown faults {unknown}; known: {list(FAULTS)}")
+    try:
+        result = run_chaos(resolve_bundle(repository), faults=names, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
+    except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
         _fail(str(err))
     emit(result, fmt)
 

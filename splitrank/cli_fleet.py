@@ -113,14 +113,16 @@ def status(broker: Any, wait: float, fmt: str) -> None:
 @click.option("--endpoint", "endpoints", multiple=True, help="name=host:port[@usd_per_call]; repeat for several.")
 @click.option("--pin-version", default="", help="Serve this installed model version.")
 @click.option("--cloud-timeout-ms", type=float, default=0.0, help="Cap on cloud calls the router chose [default: 0 = the deadline].")
+@click.option("--budget-multiplier", type=float, help="The learned policy's price of a cloud call in expected NDCG@10 gain "
+              "(DCAF's lambda) [default: the gain model's threshold for the target].")
 def config(broker: Any, devices: tuple[str, ...], policy: str | None,
            cloud_fraction: float | None, budget_usd_per_hour: float, endpoints: tuple[str, ...], pin_version: str,
-           cloud_timeout_ms: float) -> None:
+           cloud_timeout_ms: float, budget_multiplier: float | None) -> None:
     """Set the desired router config of DEVICES (retained: offline devices apply it when they reconnect)."""
     manager = _manager(broker)
     revision = manager.set_config(devices, policy=policy or "", cloud_fraction_target=cloud_fraction or 0.0,
                                   usd_per_hour_budget=budget_usd_per_hour, cloud_endpoints=list(endpoints), pinned_model_version=pin_version,
-                                  cloud_timeout_ms=cloud_timeout_ms)
+                                  cloud_timeout_ms=cloud_timeout_ms, budget_multiplier=budget_multiplier)
     time.sleep(0.5)
     manager.stop()
     click.echo(f"config revision {revision} published to {len(devices)} device(s)")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.bundle import resolve_bundle
+from core.clock import wall_clock
 from core.costs import Prices
 from core.prior import Prior
 from core.signals import until_stopped
@@ -77,6 +78,7 @@ class AgentRuntime:
             changes["target_cloud_fraction"] = config.cloud_fraction_target
         changes["budget_usd_per_hour"] = config.usd_per_hour_budget
         changes["cloud_timeout_ms"] = config.cloud_timeout_ms
+        changes["budget_multiplier"] = config.budget_multiplier if config.HasField("budget_multiplier") else None
         endpoints = parse_endpoints(";".join(config.cloud_endpoints), self.endpoint_tls) if config.cloud_endpoints else None
         self.service.router.update(**changes)
         if endpoints is not None:
@@ -131,7 +133,7 @@ def fleet_device(settings: AgentSettings, service: EdgeAgentService) -> FleetDev
                                  tls_key_file=settings.mqtt_tls_key_file or None)
     key = load_public_key(Path(settings.release_public_key)) if settings.release_public_key else None
     return FleetDevice(DeviceSettings(settings.device_id, broker, Path(settings.state_dir), public_key=key, profile=settings.profile,
-                                      telemetry_interval_s=settings.telemetry_interval_s),
+                                      telemetry_interval_s=settings.telemetry_interval_s, clock=wall_clock()),
                        AgentRuntime(service, variant=settings.variant, endpoint_tls=parse_endpoint_tls(settings.cloud_tls)))
 
 

@@ -98,8 +98,13 @@ class NetemProxy:
             client_writer.transport.abort()
             return
         self._writers.update((client_writer, server_writer))
-        await asyncio.gather(self._pipe(client_reader, server_writer, up=True), self._pipe(server_reader, client_writer, up=False),
-                             return_exceptions=True)
+        up = asyncio.ensure_future(self._pipe(client_reader, server_writer, up=True))
+        down = asyncio.ensure_future(self._pipe(server_reader, client_writer, up=False))
+        # once the server's side has ended, the client's is cut too: a dead server's kernel answers the client's next bytes
+        # with a reset, where a proxy that went on reading them left the client on a connection nobody served (bench chaos)
+        await asyncio.wait((down,), return_when=asyncio.FIRST_COMPLETED)
+        up.cancel()
+        await asyncio.gather(up, down, return_exceptions=True)
         for writer in (client_writer, server_writer):
             self._writers.discard(writer)
             writer.transport.abort()

@@ -71,7 +71,7 @@ class ManagedProcess:
     def __init__(self, args: Sequence[str], *, what: str, env: Mapping[str, str] | None = None, log: Path | None = None) -> None:
         self.what = what
         # open as long as the process runs: closed on leaving the ``with`` block
-        self._output: IO[bytes] = log.open("wb") if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
+        self._output: IO[bytes] = log.open("w+b") if log is not None else tempfile.TemporaryFile()  # noqa: SIM115
         self.popen = subprocess.Popen(list(args), stdout=self._output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
     @property

@@ -29,7 +29,13 @@ def test_demo_runs_every_policy_and_writes_the_report(tiny_bundle: Path, synthet
         assert (sum(a["stale_window_requests"] for a in agents.values()) > 0) == (name != "local")
     for name, row in policies.items():
         assert row["requests"] == 60 and row["failed"] == 0, (name, row)
+        assert set(row["profiles"]) == {"lan", "wifi"} and sum(p["requests"] for p in row["profiles"].values()) == 60
+        for profile in row["profiles"].values():
+            assert 0 <= profile["cloud_share"] <= 1 and profile["p50_ms"] <= profile["p99_ms"]
         assert 0 <= row["ndcg_at_10"] <= 1
+    points = result["router_curve"]["points"]
+    assert len(points) > 2 and points[-1]["cloud_share"] == 0  # no price clears the last point: every answer is local
+    assert points[0]["cloud_share"] > 0 and any(p["budget_multiplier"] == result["router_curve"]["price"] for p in points)
     assert policies["local"]["cloud_share"] == 0 and policies["local"]["cloud_compute_s"] == 0
     assert policies["split"]["cloud_share"] > 0.9 and policies["split"]["raw_history_bytes_sent"] == 0  # history stays on the device
     assert policies["cloud"]["raw_history_bytes_sent"] > 0

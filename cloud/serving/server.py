@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cloud.serving.core_admission import core_admission_options
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.open_inference import OpenInferenceService
 from cloud.serving.repository import ModelRepository
@@ -32,15 +33,18 @@ from protos.v1 import cloud_pb2, cloud_pb2_grpc
 log = logging.getLogger("splitrank.cloud")
 SERVICE_NAME = cloud_pb2.DESCRIPTOR.services_by_name["CloudRanker"].full_name
 OPEN_INFERENCE_NAME = grpc_predict_v2_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+KEEPALIVE_POLICY = [("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+"""Keepalive pings a client may send: also while it has no call in flight, and as often as every 10 s. An agent pings its
+long-lived channel every 20 s (``edge.link.KEEPALIVE``); gRPC's defaults (no pings without calls, 5 min) answered an idle
+agent with GOAWAY ``too_many_pings`` after about a minute, so its next cloud call had to connect again."""
 
 
 def in_flight_limit(max_queue: int, max_batch_size: int) -> int:
     """Calls gRPC lets into Python at once: the queue's capacity, a batch in compute and a batch being
     answered. Past it grpc.aio answers RESOURCE_EXHAUSTED (no hint) in its Cython layer without running a
     handler; the handler's admission (queue length, estimated wait) sheds, with a retry hint, only what
-    this bound lets through. It cannot help once arrivals saturate the event loop's CPU: calls then wait
-    inside gRPC's core before the loop takes them, and a call shed here costs about what a bare echo
-    does (README, cloud server figures)."""
+    this bound lets through. Once arrivals saturate the event loop's CPU, calls wait inside gRPC's core
+    before the loop takes them: the core's own bound (``core_admission``) sheds those."""
     return max_queue + 2 * max_batch_size
 
 
@@ -88,7 +92,8 @@ async def start_server(settings: ServeSettings) -> RunningServer:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
-               ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1)]  # workers share the port
+               ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1),  # workers share the port
+               *core_admission_options(settings.max_batch_size), *KEEPALIVE_POLICY]
     malformed = MalformedRequestGuard(lambda method: metrics.requests.labels(method.rpartition("/")[2], "INVALID_ARGUMENT").inc())
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size),
                              interceptors=[malformed])

@@ -42,9 +42,10 @@ def _by_model(items: list[T], run: Callable[[list[T]], list[np.ndarray]]) -> lis
 
 def _rerank_batch(items: list[RerankInput]) -> list[np.ndarray]:
     models = items[0].models
-    if len(items) == 1:  # a lone call: its own arrays are the batch
+    if len(items) == 1:  # a lone call: its own arrays are the batch (and its own prior day, as in a batch)
         item = items[0]
-        return [models.rerank(item.user[None], item.ids[None], item.edge_scores[None], np.array([item.unix_time_s]))[0]]
+        return [models.rerank(item.user[None], item.ids[None], item.edge_scores[None], np.array([item.unix_time_s]),
+                              np.array([item.prior_day_unix_s]))[0]]
     width = max(len(item.ids) for item in items)
     ids = np.zeros((len(items), width), np.int32)
     scores = np.zeros((len(items), width), np.float32)

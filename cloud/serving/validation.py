@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,16 +62,14 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest(f"user_embedding has dim {user.size}, model version {models.version} expects {models.embedding_dim}")
     if len(ids) > models.candidates:
         raise InvalidRequest(f"{len(ids)} candidates, at most {models.candidates}")
-    ordered = np.sort(ids)
-    if ordered[0] < 1 or ordered[-1] >= models.catalogue_size:
-        bad = ids[(ids < 1) | (ids >= models.catalogue_size)]
-        raise InvalidRequest(f"unknown candidate ids {bad[:5].tolist()} (catalogue has ids 1..{models.catalogue_size - 1})")
-    repeated = ordered[1:] == ordered[:-1]
-    if repeated.any():
-        raise InvalidRequest(f"duplicate candidate ids {np.unique(ordered[1:][repeated])[:5].tolist()}")
+    if min(ids) < 1 or max(ids) >= models.catalogue_size:
+        bad = [i for i in ids if not 1 <= i < models.catalogue_size]
+        raise InvalidRequest(f"unknown candidate ids {bad[:5]} (catalogue has ids 1..{models.catalogue_size - 1})")
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest(f"duplicate candidate ids {sorted(i for i, n in Counter(ids).items() if n > 1)[:5]}")
     if len(scores) != len(ids):
         raise InvalidRequest(f"{len(scores)} edge_scores for {len(ids)} candidate_ids: send one score per candidate")
-    if not np.isfinite(scores).all():
+    if not math.isfinite(scores.sum(dtype=np.float64)):  # float32 values cannot overflow a float64 sum: only NaN or inf make it so
         raise InvalidRequest("edge_scores contain NaN or infinite values")
     if request.k < 1 or request.k > len(ids):
         raise InvalidRequest(f"k is {request.k}; it must be between 1 and the number of candidates ({len(ids)})")
@@ -77,16 +77,17 @@ def validate_rerank(request: cloud_pb2.RerankRequest, models: ServingModels, *, 
         raise InvalidRequest(f"unix_time_s must be between 0 (= now) and {MAX_UNIX_TIME_S}, got {request.unix_time_s}")
     if not 0 <= request.prior_day_unix_s <= MAX_UNIX_TIME_S:
         raise InvalidRequest(f"prior_day_unix_s must be between 0 (= the edge release's prior) and {MAX_UNIX_TIME_S}, got {request.prior_day_unix_s}")
-    return RerankInput(models, user, ids.astype(np.int32, copy=False), scores, int(request.unix_time_s), int(request.k),
+    return RerankInput(models, user, np.array(ids, np.int32), scores, int(request.unix_time_s), int(request.k),
                        int(request.prior_day_unix_s))
 
 
-def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, edge scores) from the plain or the compact form."""
+def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tuple[list[int], np.ndarray]:
+    """(ids, edge scores) from the plain or the compact form. The ids stay Python ints: the checks on a few
+    dozen of them cost less in plain Python than in numpy calls, and they must be in range before an int32 array holds them."""
     if not request.HasField("compact_candidates"):
         if not request.candidate_ids:
             raise InvalidRequest("no candidate_ids: a split call reranks the edge candidates")
-        return np.array(request.candidate_ids, np.int64), np.array(request.edge_scores, np.float32)
+        return list(request.candidate_ids), np.array(request.edge_scores, np.float32)
     if request.candidate_ids or request.edge_scores:
         raise InvalidRequest("send candidate_ids + edge_scores or compact_candidates, not both")
     compact = request.compact_candidates
@@ -97,7 +98,7 @@ def _candidates(request: cloud_pb2.RerankRequest, models: ServingModels) -> tupl
         raise InvalidRequest(f"compact_candidates: {err}") from None
     if not len(ids):
         raise InvalidRequest("no candidate ids in compact_candidates: a split call reranks the edge candidates")
-    return ids, scores
+    return ids.tolist(), scores
 
 
 def validate_full(request: cloud_pb2.FullRankRequest, models: ServingModels, *, max_bytes: int) -> FullInput:

@@ -80,7 +80,7 @@ class Telemetry(_message.Message):
     def __init__(self, device_id: _Optional[str] = ..., seq: _Optional[int] = ..., unix_time_s: _Optional[int] = ..., requests_local: _Optional[int] = ..., requests_split: _Optional[int] = ..., requests_cloud: _Optional[int] = ..., degraded: _Optional[int] = ..., errors: _Optional[int] = ..., cloud_bytes_up: _Optional[int] = ..., cloud_bytes_down: _Optional[int] = ..., latency_bucket_counts: _Optional[_Iterable[int]] = ..., latency_bucket_bounds_us: _Optional[_Iterable[int]] = ..., energy_joules: _Optional[float] = ..., model_version: _Optional[str] = ..., sent_at_s: _Optional[float] = ..., dropped_before: _Optional[int] = ..., prior_version: _Optional[int] = ..., prior_day_unix_s: _Optional[int] = ..., prior_age_days: _Optional[float] = ..., prior_refused: _Optional[int] = ..., prior_refused_reason: _Optional[str] = ..., malformed_received: _Optional[int] = ...) -> None: ...
 
 class DeviceConfig(_message.Message):
-    __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version", "cloud_timeout_ms")
+    __slots__ = ("revision", "policy", "cloud_fraction_target", "usd_per_hour_budget", "cloud_endpoints", "pinned_model_version", "cloud_timeout_ms", "budget_multiplier")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     CLOUD_FRACTION_TARGET_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +88,7 @@ class DeviceConfig(_message.Message):
     CLOUD_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     PINNED_MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CLOUD_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     revision: int
     policy: str
     cloud_fraction_target: float
@@ -95,7 +96,8 @@ class DeviceConfig(_message.Message):
     cloud_endpoints: _containers.RepeatedScalarFieldContainer[str]
     pinned_model_version: str
     cloud_timeout_ms: float
-    def __init__(self, revision: _Optional[int] = ..., policy: _Optional[str] = ..., cloud_fraction_target: _Optional[float] = ..., usd_per_hour_budget: _Optional[float] = ..., cloud_endpoints: _Optional[_Iterable[str]] = ..., pinned_model_version: _Optional[str] = ..., cloud_timeout_ms: _Optional[float] = ...) -> None: ...
+    budget_multiplier: float
+    def __init__(self, revision: _Optional[int] = ..., policy: _Optional[str] = ..., cloud_fraction_target: _Optional[float] = ..., usd_per_hour_budget: _Optional[float] = ..., cloud_endpoints: _Optional[_Iterable[str]] = ..., pinned_model_version: _Optional[str] = ..., cloud_timeout_ms: _Optional[float] = ..., budget_multiplier: _Optional[float] = ...) -> None: ...
 
 class ModelRelease(_message.Message):
     __slots__ = ("release_id", "model_version", "url", "sha256", "signature", "chunk_index", "chunk_count", "chunk", "health_window_s")

@@ -43,6 +43,27 @@ def summarize(outcomes: list[Outcome], examples: Examples, index: dict[str, int]
     }
 
 
+def request_ndcg(outcomes: list[Outcome], examples: Examples, index: dict[str, int]) -> np.ndarray:
+    """NDCG@10 [len(outcomes)] of each answer (0 for a failed request or a basket of unknown items, as in the means)."""
+    rankings = np.zeros((len(outcomes), 20), np.int64)
+    for row, outcome in enumerate(outcomes):
+        ids = [index.get(code, 0) for code in outcome.item_ids[:20]]
+        rankings[row, : len(ids)] = ids
+    if not outcomes:
+        return np.zeros(0)
+    return np.nan_to_num(per_example_metrics(examples, rankings, np.array([o.example for o in outcomes], np.int64))["ndcg_at_10"])
+
+
+def _group(outcomes: list[Outcome], examples: Examples, index: dict[str, int]) -> dict[str, Any]:
+    """The figures of one group of a policy's requests (an agent's, a network profile's)."""
+    n = max(len(outcomes), 1)
+    latency = [o.latency_ms for o in outcomes]
+    return {"requests": len(outcomes), "ndcg_at_10": float(request_ndcg(outcomes, examples, index).sum() / n),
+            "cloud_share": sum(o.route in CLOUD_ROUTES for o in outcomes) / n, "degraded_share": sum(o.degraded for o in outcomes) / n,
+            "p50_ms": float(np.percentile(latency, 50)) if outcomes else 0.0, "p99_ms": float(np.percentile(latency, 99)) if outcomes else 0.0,
+            "failed": sum(bool(o.error) for o in outcomes)}
+
+
 def per_agent(outcomes: list[Outcome], examples: Examples, index: dict[str, int], agents: list[tuple[str, str]],
               stale_window: set[int]) -> dict[str, dict[str, Any]]:
     """Per agent (device id -> its network profile, requests, NDCG@10, cloud share, p99), and its cloud share over the
@@ -50,18 +71,16 @@ def per_agent(outcomes: list[Outcome], examples: Examples, index: dict[str, int]
     out = {}
     for number, (device_id, profile) in enumerate(agents):
         mine = [o for o in outcomes if o.agent == number]
-        rankings = np.zeros((len(mine), 20), np.int64)
-        for row, outcome in enumerate(mine):
-            ids = [index.get(code, 0) for code in outcome.item_ids[:20]]
-            rankings[row, : len(ids)] = ids
-        ndcg = per_example_metrics(examples, rankings, np.array([o.example for o in mine], np.int64))["ndcg_at_10"] if mine else np.zeros(0)
         window = [o for o in mine if o.example in stale_window]
-        out[device_id] = {"profile": profile, "requests": len(mine), "ndcg_at_10": float(np.nansum(ndcg) / max(len(mine), 1)),
-                          "cloud_share": sum(o.route in CLOUD_ROUTES for o in mine) / max(len(mine), 1),
-                          "p99_ms": float(np.percentile([o.latency_ms for o in mine], 99)) if mine else 0.0,
-                          "failed": sum(bool(o.error) for o in mine), "stale_window_requests": len(window),
+        out[device_id] = {"profile": profile, **_group(mine, examples, index), "stale_window_requests": len(window),
                           "stale_window_cloud_share": sum(o.route in CLOUD_ROUTES for o in window) / max(len(window), 1)}
     return out
+
+
+def per_profile(outcomes: list[Outcome], examples: Examples, index: dict[str, int], agents: list[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Per network profile (the agents on it together): requests, NDCG@10, cloud and degraded share, p50, p99, failed."""
+    profiles = [profile for _, profile in agents]
+    return {profile: _group([o for o in outcomes if profiles[o.agent] == profile], examples, index) for profile in dict.fromkeys(profiles)}
 
 
 def comparison(policies: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -78,8 +97,10 @@ def comparison(policies: dict[str, dict[str, Any]]) -> dict[str, float]:
             "routed_p99_ratio": ratio(routed["p99_ms"], cloud["p99_ms"])}
 
 
-def write_plots(report_dir: Path, policies: dict[str, dict[str, Any]], outcomes: dict[str, list[Outcome]]) -> list[Path]:
-    """NDCG@10 against cloud share, latency CDFs, and the routed policy's route mix over time."""
+def write_plots(report_dir: Path, policies: dict[str, dict[str, Any]], outcomes: dict[str, list[Outcome]],
+                curve: dict[str, Any] | None = None) -> list[Path]:
+    """NDCG@10 against cloud share (with the router's curve, ``curve["points"]``, when given), latency CDFs, the
+    routed policy's route mix over time, and NDCG@10 and cloud share per network profile."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,8 +108,13 @@ def write_plots(report_dir: Path, policies: dict[str, dict[str, Any]], outcomes:
 
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
+    if curve:
+        points = sorted(curve["points"], key=lambda point: point["cloud_share"])
+        ax.plot([p["cloud_share"] for p in points], [p["ndcg_at_10"] for p in points], "-", color="grey", marker=".",
+                label="learned router, one point per price of a call")
+        ax.legend(loc="lower right", fontsize=8)
     for name, row in policies.items():
-        ax.scatter(row["cloud_share"], row["ndcg_at_10"], s=60)
+        ax.scatter(row["cloud_share"], row["ndcg_at_10"], s=60, zorder=3)
         ax.annotate(name, (row["cloud_share"], row["ndcg_at_10"]), textcoords="offset points", xytext=(6, 4))
     ax.set(xlabel="share of requests sent to the cloud", ylabel="NDCG@10", title="Quality against cloud use")
     ax.grid(alpha=0.3)
@@ -121,6 +147,23 @@ def write_plots(report_dir: Path, policies: dict[str, dict[str, Any]], outcomes:
         fig.tight_layout()
         fig.savefig(paths[-1], dpi=120)
         plt.close(fig)
+
+    profiles = list(dict.fromkeys(profile for row in policies.values() for profile in row.get("profiles", {})))
+    if profiles:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        width = 0.8 / len(policies)
+        for number, (name, row) in enumerate(policies.items()):
+            at = np.arange(len(profiles)) + number * width
+            for ax, key in zip(axes, ("ndcg_at_10", "cloud_share"), strict=True):
+                ax.bar(at, [row["profiles"].get(profile, {}).get(key, 0.0) for profile in profiles], width, label=name)
+        for ax, title in zip(axes, ("NDCG@10", "share of requests sent to the cloud"), strict=True):
+            ax.set(xticks=np.arange(len(profiles)) + 0.4 - width / 2, xticklabels=profiles, title=f"{title} per network profile")
+        axes[0].set_ylim(bottom=min((r["profiles"][p]["ndcg_at_10"] for r in policies.values() for p in r.get("profiles", {})), default=0) * 0.9)
+        axes[1].legend(fontsize=8)
+        paths.append(report_dir / "by_profile.png")
+        fig.tight_layout()
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
     return paths
 
 
@@ -134,6 +177,16 @@ def table(policies: dict[str, dict[str, Any]]) -> list[str]:
     lines = [f"{'policy':<11}" + "".join(f"{title:>14}" for _, title, _ in columns)]
     for name, row in policies.items():
         lines.append(f"{name:<11}" + "".join(f"{fmt.format(row[key]):>14}" for key, _, fmt in columns))
+    return lines
+
+
+def profile_table(policies: dict[str, dict[str, Any]]) -> list[str]:
+    """Per policy and network profile: requests, NDCG@10, cloud and degraded share, p50, p99, failed."""
+    lines = [f"{'policy':<11}{'profile':<9}{'requests':>9}{'NDCG@10':>9}{'cloud':>7}{'degraded':>9}{'p50 ms':>8}{'p99 ms':>8}{'failed':>7}"]
+    for name, row in policies.items():
+        for profile, group in row.get("profiles", {}).items():
+            lines.append(f"{name:<11}{profile:<9}{group['requests']:>9}{group['ndcg_at_10']:>9.4f}{group['cloud_share']:>7.0%}"
+                         f"{group['degraded_share']:>9.0%}{group['p50_ms']:>8.1f}{group['p99_ms']:>8.1f}{group['failed']:>7}")
     return lines
 
 

@@ -15,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cloud.serving.scoring import ServingModels
 from cloud.serving.server import ServeSettings, in_flight_limit
 from core.codec import FLOAT32, INT8, encode
+from edge.link import KEEPALIVE
 from protos.v1 import cloud_pb2
 from tests.cloud.server_thread import ServerThread
 
@@ -67,13 +68,31 @@ def test_the_reranker_is_told_the_prior_the_device_was_fed(server: ServerThread)
     np.testing.assert_array_equal(priors[1], models.trend[5][ids[0]])  # a pushed prior: the trend row of its day
     user = np.frombuffer(request.user_embedding.values, "<f4")[None]
     scores = np.array(request.edge_scores, np.float32)[None]
-    for day in days:
+    answers = []
+    for day in days:  # one call at a time: each is a lone call, which the batcher runs on its own arrays
         request.prior_day_unix_s = int(day)
         direct = models.rerank(user, ids, scores, np.array([request.unix_time_s]), np.array([day]))[0]
         response = server.stub.Rerank(request, timeout=30)
-        assert list(response.item_ids) == ids[0, np.argsort(-direct, kind="stable")[: request.k]].tolist()
+        order = np.argsort(-direct, kind="stable")[: request.k]
+        assert list(response.item_ids) == ids[0, order].tolist()
+        np.testing.assert_allclose(response.scores, direct[order], rtol=1e-5, atol=1e-5)
+        answers.append(np.array(response.scores))
+    assert not np.allclose(answers[0], answers[1]), "the pushed prior's day changed nothing: the test cannot tell the priors apart"
     released = models.rerank(user, ids, scores, np.array([request.unix_time_s]))[0]
     np.testing.assert_allclose(models.rerank(user, ids, scores, np.array([request.unix_time_s]), days[:1])[0], released)
+
+
+def test_an_idle_agent_keeps_its_connection(server: ServerThread) -> None:
+    # the agent's keepalive, pinging every 10.5 s (the server allows 10 s) with no call in flight: gRPC's default server
+    # policy answered the fourth ping with GOAWAY too_many_pings (42 s), and the agent had to connect again for its next call
+    options = [(key, 10_500 if key == "grpc.keepalive_time_ms" else value) for key, value in KEEPALIVE]
+    states: list[grpc.ChannelConnectivity] = []
+    with grpc.insecure_channel(f"127.0.0.1:{server.running.port}", options=options) as channel:
+        channel.subscribe(states.append, try_to_connect=True)
+        grpc.channel_ready_future(channel).result(timeout=10)
+        time.sleep(48)  # four pings
+        assert states[-1] == grpc.ChannelConnectivity.READY, states
+        assert grpc.ChannelConnectivity.IDLE not in states[states.index(grpc.ChannelConnectivity.READY):], states
 
 
 def test_full_route_ranks_the_catalogue(server: ServerThread) -> None:

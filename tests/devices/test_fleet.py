@@ -146,8 +146,12 @@ def test_config_applies_live_and_an_offline_device_catches_up(mosquitto: Mosquit
         wait_until(lambda: device.runtime.policy() == "split", what="config on reconnect")
         assert device.service.router.config.target_cloud_fraction == pytest.approx(0.4)
         wait_until(lambda: any(r["config_revision"] == revision for r in manager.status()), what="reported state")
+        assert device.service.router.config.budget_multiplier is None  # unset: the gain model's threshold for the target
+        manager.set_config(["device-00"], policy="learned", budget_multiplier=0.015)  # the controller prices a call
+        wait_until(lambda: device.service.router.config.budget_multiplier == pytest.approx(0.015), what="the controller's price of a call")
         manager.set_config(["device-00"], policy="threshold")
         wait_until(lambda: device.runtime.policy() == "threshold", what="live config")
+        assert device.service.router.config.budget_multiplier is None
         manager.set_config(["device-00"], policy="nonsense")  # refused by the device; the old config stays
         time.sleep(0.5)
         assert device.runtime.policy() == "threshold"

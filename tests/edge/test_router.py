@@ -77,6 +77,22 @@ def test_a_stale_prior_sends_more_requests_to_the_cloud() -> None:
     assert shares[60.0] > shares[1.0] + 0.1 and shares[60.0] <= 0.35, shares
 
 
+def test_the_controllers_price_of_a_call_spends_the_budget_on_stale_devices() -> None:
+    rng = np.random.default_rng(8)
+    model, _ = _model(rng, _signals(rng, 2000))
+    link = CloudLink(Endpoint("c", "127.0.0.1:1"))
+    price = model.threshold_for(0.4)  # what the fleet controller holds: one price for every device of the release
+    shares = {}
+    for age in (0.5, 30.0, 60.0):  # the per-device fraction is only a cap (0.6): the price decides
+        router = Router(RouterConfig(policy="learned", target_cloud_fraction=0.6, budget_multiplier=price), model)
+        sent = [router.decide(s, None, 1.0, [link]).route == "split" for s in _signals(rng, 600, prior_age_days=age)]
+        shares[age] = float(np.mean(sent))
+    assert shares[0.5] < 0.15 and shares[30.0] > shares[0.5] + 0.1 and shares[60.0] > shares[30.0] + 0.1, shares
+    assert shares[60.0] <= 0.6 + 0.05, shares
+    with pytest.raises(ValueError, match="budget_multiplier"):
+        RouterConfig(policy="learned", budget_multiplier=float("nan"))
+
+
 def test_valuable_requests_and_a_lossy_link_weigh_the_score() -> None:
     rng = np.random.default_rng(5)
     model, _ = _model(rng, _signals(rng, 2000))
@@ -145,6 +161,20 @@ def test_breaker_opens_half_opens_and_closes() -> None:
     assert breaker.state == "open" and not breaker.allow()
     now[0] = 1.5
     assert breaker.allow() and not breaker.allow()  # one probe at a time
+    breaker.record(True)
+    assert breaker.state == "closed"
+
+
+def test_a_probe_that_never_reports_does_not_keep_the_breaker_open() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(failures_to_open=1, open_s=1.0, clock=lambda: now[0])
+    breaker.record(False)
+    now[0] = 1.0
+    assert breaker.allow()  # the probe's request gives up before its call goes out: no record()
+    now[0] = 1.5
+    assert not breaker.allow()  # still one probe at a time
+    now[0] = 2.0
+    assert breaker.allow()  # it used to stay shut for good
     breaker.record(True)
     assert breaker.state == "closed"
 

@@ -49,3 +49,29 @@ def test_latency_order_bytes_and_cut() -> None:
         server.close()
 
     asyncio.run(scenario())
+
+
+def test_a_server_that_goes_away_takes_the_client_connection_with_it() -> None:
+    async def scenario() -> None:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        proxy = NetemProxy("127.0.0.1", server.sockets[0].getsockname()[1], NetworkProfile("test", 1.0), seed=1)
+        await proxy.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)  # the client keeps its side open
+        while not accepted:
+            await asyncio.sleep(0.01)
+        accepted[0].transport.abort()  # the server dies
+        assert await asyncio.wait_for(reader.read(100), 2) == b""
+        deadline = time.monotonic() + 2
+        while proxy._connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert not proxy._connections, "the proxy still holds the client's connection to a dead server"
+        writer.close()
+        await proxy.stop()
+        server.close()
+
+    asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +33,15 @@ def test_a_program_that_exits_early_fails_with_its_output() -> None:
     process = ManagedProcess([sys.executable, "-c", "import sys; print('no model bundle here'); sys.exit(3)"], what="agent")
     with pytest.raises(RuntimeError, match="agent exited with code 3 before it was ready: no model bundle here"):
         process.wait_ready(lambda: False, timeout_s=30)
+
+
+def test_the_output_of_a_program_with_a_log_file_is_read_back(tmp_path: Path) -> None:
+    """The log file is opened for reading too: the error of a program that died says why (it was EBADF)."""
+    process = ManagedProcess([sys.executable, "-c", "import sys; print('refused model version 1'); sys.exit(1)"], what="cloud",
+                             log=tmp_path / "cloud.log")
+    with pytest.raises(RuntimeError, match="cloud exited with code 1 before it was ready: refused model version 1"):
+        process.wait_ready(lambda: False, timeout_s=30)
+    assert "refused model version 1" in (tmp_path / "cloud.log").read_text()
 
 
 def test_a_program_that_is_not_ready_in_time_is_stopped() -> None:
