@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from benchmarks.edge_catalogue import run_edge_catalogue_benchmark
 from cloud.data.synthetic import write_synthetic_log
@@ -25,9 +25,19 @@ from cloud.data.synthetic import write_synthetic_log
 SIZES = (500_000, 1_000_000, 2_000_000)
 ITEMS = 100_000
 EVAL_EXAMPLES = 5000
+Variants = Literal["alternate", "both", "with", "without"]
+"""Which synthetic logs each size gets: one with and one without repeats (both), one of them alternating from size to
+size starting with repeats (alternate), or only one kind."""
 
 
-def run_train_benchmark(*, sizes: Sequence[int] = SIZES, items: int = ITEMS, repeats: Sequence[bool] = (True, False),
+def repeat_variants(variants: Variants, position: int) -> tuple[bool, ...]:
+    """The repeat settings (True: with repeat purchases) of the ``position``-th size under ``variants``."""
+    if variants == "alternate":
+        return (position % 2 == 0,)
+    return {"both": (True, False), "with": (True,), "without": (False,)}[variants]
+
+
+def run_train_benchmark(*, sizes: Sequence[int] = SIZES, items: int = ITEMS, repeats: Variants = "alternate",
                         edge_items: Sequence[int] = (10_000, 100_000, 500_000), progress: Callable[[str], None] = print) -> dict[str, Any]:
     """One training run per (size, repeats) and the edge step per catalogue size; returns the JSON figures."""
     runs = []
@@ -35,8 +45,8 @@ def run_train_benchmark(*, sizes: Sequence[int] = SIZES, items: int = ITEMS, rep
         work = Path(tmp)
         config = work / "train.toml"
         config.write_text(f"[train]\neval_examples = {EVAL_EXAMPLES}\n")
-        for interactions in sizes:
-            for with_repeats in repeats:
+        for position, interactions in enumerate(sizes):
+            for with_repeats in repeat_variants(repeats, position):
                 log = write_synthetic_log(work / f"log_{interactions}_{with_repeats}.csv.gz", interactions=interactions, items=items,
                                           repeats=with_repeats)
                 progress(f"training on {interactions:,} interactions, {items:,} items, {'with' if with_repeats else 'without'} repeats")

@@ -235,7 +235,8 @@ def _print_models(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         size = f"{row['size_bytes'] / 1024:.0f} KiB" if row.get("size_bytes") else "-"
         latency = f"{row['latency_p50_us']:.0f} us" if row.get("latency_p50_us") else "-"
-        table.add_row(row["name"], row["format"], size, f"{row['ndcg_at_10']:.4f}", f"{row['recall_at_20']:.4f}",
+        name = f"{row['name']} ({row['prior']} prior)" if row.get("prior") else row["name"]
+        table.add_row(name, row["format"], size, f"{row['ndcg_at_10']:.4f}", f"{row['recall_at_20']:.4f}",
                       f"{row['hit_rate_at_10']:.4f}", latency)
     Console(width=None if sys.stdout.isatty() else 140).print(table)
 
@@ -263,8 +264,9 @@ def bench_edge_step(repository: Path, requests: int, fmt: str) -> None:
 @bench.command("train")
 @click.option("--sizes", default="500000,1000000,2000000", show_default=True, help="Interactions per synthetic log, comma-separated.")
 @click.option("--items", type=int, default=100_000, show_default=True, help="Catalogue size of the synthetic logs.")
-@click.option("--repeats", type=click.Choice(["both", "with", "without"]), default="both", show_default=True,
-              help="Logs with repeat purchases, without, or one of each per size.")
+@click.option("--repeats", type=click.Choice(["alternate", "both", "with", "without"]), default="alternate", show_default=True,
+              help="Logs with repeat purchases, without, one of each per size (both), or one per size alternating "
+                   "with/without (alternate: half the time of both).")
 @click.option("--edge-items", default="10000,100000,500000", show_default=True, help="Catalogue sizes for the edge step, comma-separated.")
 @click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
 def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str) -> None:
@@ -279,8 +281,7 @@ def bench_train(sizes: str, items: int, repeats: str, edge_items: str, fmt: str)
         edge_list = [int(x) for x in edge_items.split(",")]
     except ValueError:
         _fail(f"--sizes and --edge-items take comma-separated integers, got {sizes!r} and {edge_items!r}")
-    flags = {"both": (True, False), "with": (True,), "without": (False,)}[repeats]
-    emit(run_train_benchmark(sizes=size_list, items=items, repeats=flags, edge_items=edge_list, progress=say), fmt)
+    emit(run_train_benchmark(sizes=size_list, items=items, repeats=repeats, edge_items=edge_list, progress=say), fmt)
 
 
 @bench.command("cloud")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cloud.data import DataError
-from cloud.training.pipeline import TrainSettings, run_training
+from cloud.training.pipeline import DAILY_PUSH, RELEASE_DAY, TrainSettings, run_training
 from core.bundle import load_manifest
 
 pytestmark = pytest.mark.slow
@@ -58,3 +58,15 @@ def test_bad_data_leaves_no_bundle(tmp_path: Path) -> None:
     with pytest.raises(DataError):
         run_training(TrainSettings(data=str(tmp_path / "missing.csv.gz"), repository=repository))
     assert not repository.exists() or not any(repository.iterdir())
+
+
+def test_edge_and_split_rows_as_served_come_before_the_stale_ones(tiny_bundle: Path) -> None:
+    rows = load_manifest(tiny_bundle).metrics
+    by_prior = {prior: [(r["name"], r["format"]) for r in rows if r.get("prior") == prior] for prior in (DAILY_PUSH, RELEASE_DAY)}
+    expected = [("student", fmt) for fmt in ("float32", "dynamic_int8", "full_int8", "pruned_int8")] + [("split", "keras")]
+    assert sorted(by_prior[DAILY_PUSH]) == sorted(by_prior[RELEASE_DAY]) == sorted(expected)
+    positions = {prior: [i for i, r in enumerate(rows) if r.get("prior") == prior] for prior in by_prior}
+    assert max(positions[DAILY_PUSH]) < min(positions[RELEASE_DAY])
+    # what a reader taking the first matching row (the check scripts) gets is the model as the product serves it
+    assert next(r for r in rows if "student" in r["name"] and "float" in r["format"])["prior"] == DAILY_PUSH
+    assert next(r for r in rows if "split" in r["name"])["prior"] == DAILY_PUSH
