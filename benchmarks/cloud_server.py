@@ -36,7 +36,8 @@ class TrivialModels:
         self.version, self.catalogue_size = bundle.name, int(student["n_items"])
         self.candidates, self.embedding_dim = int(student["candidates"]), int(student["dim"])
 
-    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
+    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray,
+               prior_day_unix_s: np.ndarray | None = None) -> np.ndarray:
         return np.where(ids > 0, edge_scores, -np.inf)
 
 
