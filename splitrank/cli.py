@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,12 @@ TENSORFLOW_COMMANDS = {"train", "serve-cloud", "demo", "report", "bench"}
 """Commands that load TensorFlow (imported quietly before they run; the device's commands never load it)."""
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as an exit, not a kill: ``finally`` blocks run, so the demo and the benchmarks stop the cloud server,
+    broker and agents they started instead of leaving them running."""
+    raise SystemExit(128 + signum)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="splitrank")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False), envvar=LOG_LEVEL_ENV,
@@ -59,6 +66,7 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 
     Start with `splitrank train` (makes a model bundle from real data), then `splitrank report models`.
     """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # servers replace it with their own drain; the rest unwind and stop what they started
     if log_level:
         os.environ[LOG_LEVEL_ENV] = log_level  # the programs a command starts (demo, benchmarks) inherit it
     if ctx.invoked_subcommand in TENSORFLOW_COMMANDS and "--help" not in sys.argv and "-h" not in sys.argv:
@@ -156,7 +164,7 @@ def run_agent(config: Path | None, log_level: str, **flags: Any) -> None:
 @click.option("--deadline-ms", type=float, default=300.0, show_default=True, help="The app's deadline per request.")
 @click.option("--profiles", default="wifi,4g,3g,lossy", show_default=True, help="One agent per network profile (wifi, 4g, 3g, lossy, lan).")
 @click.option("--routed-fraction", type=float, default=0.6, show_default=True, help="Cap on each device's cloud-call share under the routed policy.")
-@click.option("--routed-budget-fraction", type=float, default=0.35, show_default=True,
+@click.option("--routed-budget-fraction", type=float, default=0.2, show_default=True,
               help="The fleet's price of a cloud call: the gain model's threshold for this share of its validation requests.")
 @click.option("--routed-cloud-timeout-ms", type=float, default=100.0, show_default=True,
               help="The routed policy answers from the edge when the cloud takes longer.")

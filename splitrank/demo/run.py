@@ -55,7 +55,7 @@ class DemoSettings:
     deadline_ms: float = 300.0
     routed_fraction: float = 0.6
     """The routed policy's cap on each device's cloud-call share (a stale device may use it; a fresh one sends fewer)."""
-    routed_budget_fraction: float = 0.35
+    routed_budget_fraction: float = 0.2
     """The fleet's budget, as the controller holds it: the price of a cloud call (the budget multiplier every device gets)
     is the gain model's threshold for this share of the release's validation requests, whose priors were 0 to 70 days old."""
     routed_cloud_timeout_ms: float = 100.0
