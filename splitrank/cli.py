@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -360,30 +361,39 @@ def bench_fleet(devices: int, seconds: float | None, managers: int, kill_one: bo
     emit(result, fmt)
 
 
+def _steady_load_options(command: F) -> F:
+    """--rate, --deadline-ms and --format of the benchmarks that hold a steady SDK load (soak, chaos)."""
+    command = click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)(command)
+    command = click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")(command)
+    return click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")(command)
+
+
+def _run_under_steady_load(run: Callable[[Callable[[str], None]], dict[str, Any]], fmt: str) -> None:
+    """Run a steady-load benchmark with its progress on stderr; a missing bundle or a stack that fails to start is an error."""
+    try:
+        result = run(lambda message: click.echo(message, err=True))
+    except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
+        _fail(str(err))
+    emit(result, fmt)
+
+
 @bench.command("soak")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=30.0, show_default=True)
-@click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
-@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_steady_load_options
 def bench_soak(repository: Path, minutes: float, rate: float, deadline_ms: float, fmt: str) -> None:
     """Steady load through SDK, agents, cloud, mosquitto and manager: RSS, descriptors and threads of each process, minute 5 vs the end."""
     from benchmarks.soak import run_soak
 
-    try:
-        result = run_soak(resolve_bundle(repository), minutes=minutes, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
-    except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
-        _fail(str(err))
-    emit(result, fmt)
+    _run_under_steady_load(lambda say: run_soak(resolve_bundle(repository), minutes=minutes, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=say),
+                           fmt)
 
 
 @bench.command("chaos")
 @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, show_default=True)
 @click.option("--faults", default="cloud_kill,cloud_stop,network_cut,broker_kill,agent_restart,disk_full,clock_step",
               show_default=True, help="Faults to inject, in this order.")
-@click.option("--rate", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="SDK requests a second per agent.")
-@click.option("--deadline-ms", type=click.FloatRange(min=10), default=2000.0, show_default=True, help="Each SDK call's deadline.")
-@click.option("--format", "fmt", type=FORMAT_CHOICE, default="table", show_default=True)
+@_steady_load_options
 def bench_chaos(repository: Path, faults: str, rate: float, deadline_ms: float, fmt: str) -> None:
     """Faults one after another under a steady SDK load: requests failed, telemetry lost, duplicates, seconds to recover per fault."""
     from benchmarks.chaos import FAULTS, run_chaos
@@ -391,11 +401,8 @@ def bench_chaos(repository: Path, faults: str, rate: float, deadline_ms: float, 
     names = [name.strip() for name in faults.split(",") if name.strip()]
     if unknown := sorted(set(names) - set(FAULTS)):
         _fail(f"unknown faults {unknown}; known: {list(FAULTS)}")
-    try:
-        result = run_chaos(resolve_bundle(repository), faults=names, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=lambda message: click.echo(message, err=True))
-    except (BundleError, RuntimeError, TimeoutError, FileNotFoundError) as err:
-        _fail(str(err))
-    emit(result, fmt)
+    _run_under_steady_load(lambda say: run_chaos(resolve_bundle(repository), faults=names, rate_per_s=rate, deadline_s=deadline_ms / 1000, progress=say),
+                           fmt)
 
 
 @bench.command("edge")

@@ -10,23 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from splitrank.demo.stack import child_pids
 from splitrank.processes import splitrank_command, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> set[int]:
-    """Pids whose parent is ``pid``."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.add(int(entry.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -43,7 +30,7 @@ def test_sigterm_to_a_bench_stops_the_programs_it_started(tiny_bundle: Path, tmp
                                  stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_until(lambda: "soak: 5 min" in log.read_text(), timeout_s=120, what="the soak's load")
-        started = _children(bench.pid)
+        started = child_pids(bench.pid)
         assert len(started) >= 3, log.read_text()[-2000:]  # cloud server, broker, agents
         os.kill(bench.pid, signal.SIGTERM)
         assert bench.wait(timeout=60) != 0
