@@ -9,16 +9,17 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-import numpy as np
 
 from cloud.serving.core_admission import core_admission_options
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
 from cloud.serving.server import in_flight_limit
 from cloud.serving.service import CloudRankerService
+from cloud.serving.validation import RerankInput
 from core.bundle import load_manifest
 from protos.v1 import cloud_pb2_grpc
 
@@ -36,9 +37,8 @@ class TrivialModels:
         self.version, self.catalogue_size = bundle.name, int(student["n_items"])
         self.candidates, self.embedding_dim = int(student["candidates"]), int(student["dim"])
 
-    def rerank(self, user: np.ndarray, ids: np.ndarray, edge_scores: np.ndarray, unix_time_s: np.ndarray,
-               prior_day_unix_s: np.ndarray | None = None) -> np.ndarray:
-        return np.where(ids > 0, edge_scores, -np.inf)
+    def rerank_calls(self, calls: Sequence[RerankInput]) -> list[list[float]]:
+        return [call.edge_scores for call in calls]
 
 
 async def main() -> None:

@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 I = TypeVar("I")
 O = TypeVar("O")
@@ -59,8 +59,7 @@ class _Pending(Generic[I, O]):
     enqueued: float
 
 
-@dataclass(frozen=True)
-class Timed(Generic[O]):
+class Timed(NamedTuple, Generic[O]):
     """A result with the time its call spent waiting for a batch and in the model."""
 
     output: O
@@ -68,8 +67,7 @@ class Timed(Generic[O]):
     compute_s: float
 
 
-@dataclass(frozen=True)
-class LoadSnapshot:
+class LoadSnapshot(NamedTuple):
     """What every response tells the edge router about this server's load."""
 
     queue_depth: int
@@ -121,7 +119,9 @@ class DynamicBatcher(Generic[I, O]):
     async def submit_timed(self, item: I, *, deadline: float | None = None) -> Timed[O]:
         """``submit``, returning the output with its queue and compute time."""
         if not self._queue and not self._in_flight and 0 < self._compute_ewma_s < self.inline_below_s:
-            return self._compute_inline(item)
+            started = time.monotonic()  # an idle batcher with a cheap model: computed now, in the caller
+            output = self._run([item])[0]
+            return Timed(output, 0.0, self._computed(started, (0.0,)))
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._serve())
         wait = self.load().estimated_wait_s
@@ -186,20 +186,14 @@ class DynamicBatcher(Generic[I, O]):
                 continue
             finally:
                 self._in_flight = 0
-            compute_s = self._computed(started, [p.enqueued for p in batch])
+            compute_s = self._computed(started, [started - p.enqueued for p in batch])
             for pending, output in zip(batch, outputs, strict=True):
                 if not pending.future.done():
                     pending.future.set_result(Timed(output, started - pending.enqueued, compute_s))
 
-    def _compute_inline(self, item: I) -> Timed[O]:
-        """One call on an idle batcher whose model is cheap: computed now, in the caller."""
-        started = time.monotonic()
-        output = self._run([item])[0]
-        return Timed(output, 0.0, self._computed(started, [started]))
-
-    def _computed(self, started: float, enqueued: list[float]) -> float:
-        """Record a batch that began computing at ``started``; returns its compute seconds."""
+    def _computed(self, started: float, queued_s: Sequence[float]) -> float:
+        """Record a batch that began computing at ``started`` (its calls waited ``queued_s``); returns its compute seconds."""
         compute_s = time.monotonic() - started
         self._compute_ewma_s = compute_s if not self._compute_ewma_s else 0.8 * self._compute_ewma_s + 0.2 * compute_s
-        self._observer.on_batch(len(enqueued), [started - at for at in enqueued], compute_s)
+        self._observer.on_batch(len(queued_s), queued_s, compute_s)
         return compute_s

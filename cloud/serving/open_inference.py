@@ -145,10 +145,10 @@ class OpenInferenceService(v2_grpc.GRPCInferenceServiceServicer):
             if refused is not None:
                 raise refused
         except Refusal as refusal:
-            metrics.requests.labels(method, refusal.code.name).inc()
+            metrics.count(method, refusal.code.name)
             await refusal.abort(context)
         scores = np.stack([np.asarray(timed.output, np.float32) for timed in results])  # type: ignore[union-attr]
-        metrics.requests.labels(method, "OK").inc()
+        metrics.count(method, "OK")
         return v2.ModelInferResponse(
             model_name=MODEL_NAME, model_version=models.version, id=request.id,
             outputs=[v2.ModelInferResponse.InferOutputTensor(name="scores", datatype="FP32", shape=list(scores.shape))],

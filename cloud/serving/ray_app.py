@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
@@ -33,6 +33,7 @@ from cloud.serving.validation import FullInput, InvalidRequest, RerankInput, val
 from protos.v1 import cloud_pb2
 
 log = logging.getLogger("splitrank.cloud")
+O = TypeVar("O")
 APP_NAME = "splitrank"
 DEPLOYMENT_NAME = "CloudRanker"
 SERVICER_FUNCTION = "protos.v1.cloud_pb2_grpc.add_CloudRankerServicer_to_server"
@@ -83,8 +84,8 @@ class CloudRankerDeployment:
         return await self._serve(request, grpc_context, validate_full, self._rank_full, answer_full)
 
     async def _serve(self, request: Any, grpc_context: RayServegRPCContext, validate: Callable[..., Any],
-                     batched: Callable[[Any], Awaitable[tuple[np.ndarray, float]]],
-                     answer: Callable[[Any, np.ndarray], tuple[np.ndarray, np.ndarray]]) -> cloud_pb2.CloudRankResponse:
+                     batched: Callable[[Any], Awaitable[tuple[Any, float]]],
+                     answer: Callable[[Any, Any], tuple[list[int], list[float]]]) -> cloud_pb2.CloudRankResponse:
         try:
             models = self.repository.get(request.model_version or self.default_version)
             item = validate(request, models, max_bytes=self.max_request_bytes)
@@ -95,11 +96,11 @@ class CloudRankerDeployment:
         queued = time.monotonic()
         scores, compute_s = await batched(item)
         ids, values = answer(item, scores)
-        return cloud_pb2.CloudRankResponse(item_ids=ids.tolist(), scores=np.asarray(values, np.float32).tolist(), model_version=models.version,
+        return cloud_pb2.CloudRankResponse(item_ids=ids, scores=values, model_version=models.version,
                                            queue_ms=max(time.monotonic() - queued - compute_s, 0.0) * 1000, compute_ms=compute_s * 1000)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
-    async def _rerank(self, items: list[RerankInput]) -> list[tuple[np.ndarray, float]]:
+    async def _rerank(self, items: list[RerankInput]) -> list[tuple[list[float], float]]:
         return await asyncio.to_thread(_timed, items, _rerank_batch)
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
@@ -107,7 +108,7 @@ class CloudRankerDeployment:
         return await asyncio.to_thread(_timed, items, _full_batch)
 
 
-def _timed(items: list[Any], run: Callable[[list[Any]], list[np.ndarray]]) -> list[tuple[np.ndarray, float]]:
+def _timed(items: list[Any], run: Callable[[list[Any]], list[O]]) -> list[tuple[O, float]]:
     """Each item's output with the seconds its batch's model call took."""
     started = time.perf_counter()
     outputs = _by_model(items, run)

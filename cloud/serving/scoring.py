@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +17,10 @@ from cloud.models.item_stats import ItemStats
 from cloud.models.reranker import RerankerConfig, SplitReranker
 from cloud.models.teacher import Teacher, TeacherConfig
 from core.bundle import load_manifest
+from core.codec import decode_rows
+
+if TYPE_CHECKING:
+    from cloud.serving.validation import RerankInput
 
 log = logging.getLogger("splitrank.cloud")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -111,19 +117,39 @@ class ServingModels:
         """Scores [B, K'] for candidate ids [B, K'] (K' <= K; rows may be padded with id 0); ``prior_day_unix_s`` [B]
         names the prior each device's edge scores hold (0 or None: the edge release's)."""
         rows, width = ids.shape
-        padded_rows = bucket(rows)
-        full_ids = np.zeros((padded_rows, self.candidates), np.int32)
+        full_ids, edge = self._candidate_arrays(rows)
         full_ids[:rows, :width] = ids
-        edge = np.full((padded_rows, self.candidates), PAD_SCORE, np.float32)
         edge[:rows, :width] = np.where(ids > 0, edge_scores, PAD_SCORE)
-        days = _pad_rows(self.day_index(unix_time_s), padded_rows)
+        out = self._scores(user.astype(np.float32), full_ids, edge, unix_time_s, prior_day_unix_s)
+        return np.where(ids > 0, out[:rows, :width], -np.inf)
+
+    def rerank_calls(self, calls: Sequence[RerankInput]) -> list[list[float]]:
+        """The serving path: the scores of each validated split call's candidates, in its candidate order, from one
+        model call for the whole batch (its arrays built once, straight from the calls)."""
+        full_ids, edge = self._candidate_arrays(len(calls))
+        for row, call in enumerate(calls):
+            full_ids[row, : len(call.ids)] = call.ids
+            edge[row, : len(call.ids)] = call.edge_scores
+        out = self._scores(decode_rows([call.user for call in calls]), full_ids, edge, [call.unix_time_s for call in calls],
+                           [call.prior_day_unix_s for call in calls])
+        return [row[: len(call.ids)] for row, call in zip(out.tolist(), calls)]  # zip stops at the batch's own rows
+
+    def _candidate_arrays(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Empty candidate ids and edge scores for ``rows`` rows, padded to a batch bucket and to K candidates."""
+        padded_rows = bucket(rows)
+        return np.zeros((padded_rows, self.candidates), np.int32), np.full((padded_rows, self.candidates), PAD_SCORE, np.float32)
+
+    def _scores(self, user: np.ndarray, full_ids: np.ndarray, edge: np.ndarray, unix_time_s: Sequence[int] | np.ndarray,
+                prior_day_unix_s: Sequence[int] | np.ndarray | None) -> np.ndarray:
+        """The reranker's scores [padded rows, K] for padded candidate arrays; ``user`` has the batch's own rows."""
+        padded_rows = full_ids.shape[0]
+        days = _pad_rows(self.day_index(np.asarray(unix_time_s)), padded_rows)
         trend = np.take_along_axis(self.trend[days], full_ids, 1)
         if prior_day_unix_s is None or not np.any(prior_day_unix_s):
             prior = self.edge_prior[full_ids]
         else:
             prior = self.candidate_priors(_pad_rows(np.asarray(prior_day_unix_s, np.int64), padded_rows), full_ids)
-        out = self._rerank(_pad_rows(user.astype(np.float32), padded_rows), full_ids, edge, trend, prior).numpy()
-        return np.where(ids > 0, out[:rows, :width], -np.inf)
+        return self._rerank(_pad_rows(user, padded_rows), full_ids, edge, trend, prior).numpy()
 
     def rank_full(self, items: np.ndarray, age: np.ndarray, count: np.ndarray, context: np.ndarray, unix_time_s: np.ndarray) -> np.ndarray:
         """Teacher logits [B, N] over the whole catalogue."""

@@ -94,7 +94,7 @@ async def start_server(settings: ServeSettings) -> RunningServer:
     options = [("grpc.max_receive_message_length", settings.max_message_bytes),
                ("grpc.max_send_message_length", settings.max_message_bytes), ("grpc.so_reuseport", 1),  # workers share the port
                *core_admission_options(settings.max_batch_size), *KEEPALIVE_POLICY]
-    malformed = MalformedRequestGuard(lambda method: metrics.requests.labels(method.rpartition("/")[2], "INVALID_ARGUMENT").inc())
+    malformed = MalformedRequestGuard(lambda method: metrics.count(method.rpartition("/")[2], "INVALID_ARGUMENT"))
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=in_flight_limit(settings.max_queue, settings.max_batch_size),
                              interceptors=[malformed])
     service = CloudRankerService(repository, metrics, max_batch_size=settings.max_batch_size, max_delay_s=settings.max_delay_ms / 1000,

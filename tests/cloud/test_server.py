@@ -54,8 +54,8 @@ def test_batched_results_equal_direct_model_calls(server: ServerThread) -> None:
         assert list(response.item_ids) == ids[0, order].tolist()
         np.testing.assert_allclose(response.scores, direct[order], rtol=1e-5, atol=1e-5)
         assert response.model_version == models.version and response.load.queue_capacity > 0
-    batch_sizes = server.running.metrics.batch_size.labels("reranker")
-    assert batch_sizes._sum.get() > batch_sizes._buckets[0].get(), "no batch held more than one request"
+    batch_sizes = server.running.metrics.batch_size["reranker"]
+    assert batch_sizes.sum > batch_sizes.counts[0], "no batch held more than one request"
 
 
 def test_the_reranker_is_told_the_prior_the_device_was_fed(server: ServerThread) -> None:
@@ -142,7 +142,7 @@ def test_unknown_pinned_version_is_not_found(server: ServerThread) -> None:
 
 def test_expired_deadline_computes_nothing(server: ServerThread) -> None:
     request = _split_request(server.running.repository.current, np.random.default_rng(4))
-    computed = server.running.metrics.compute_seconds.labels("reranker")._sum.get()
+    computed = server.running.metrics.compute_seconds["reranker"].sum
     codes = []
     for _ in range(5):
         with pytest.raises(grpc.RpcError) as caught:
@@ -150,7 +150,7 @@ def test_expired_deadline_computes_nothing(server: ServerThread) -> None:
         codes.append(caught.value.code())
     assert set(codes) == {grpc.StatusCode.DEADLINE_EXCEEDED}
     time.sleep(0.2)
-    assert server.running.metrics.compute_seconds.labels("reranker")._sum.get() == computed
+    assert server.running.metrics.compute_seconds["reranker"].sum == computed
 
 
 def test_hot_reload_under_load_loses_no_call_and_refuses_corrupt_bundles(server: ServerThread, repository: Path) -> None:
@@ -237,8 +237,7 @@ def test_excess_calls_are_shed_before_any_handler_and_none_hang(repository: Path
                 outcomes.append((err.code().name, any(k == "retry-after-ms" for k, _ in err.trailing_metadata() or ())))
         codes = {code for code, _ in outcomes}
         assert codes <= {"OK", "RESOURCE_EXHAUSTED"}, f"calls hung or failed: {codes}"
-        handled = sum(sample.value for family in tight.running.metrics.requests.collect() for sample in family.samples
-                      if sample.name.endswith("_total") and sample.labels["method"] == "Rerank")
+        handled = sum(count for (method, _), count in tight.running.metrics.requests.items() if method == "Rerank")
         before_handler = [hinted for code, hinted in outcomes if code == "RESOURCE_EXHAUSTED" and not hinted]
         assert before_handler, f"nothing was shed before a handler ran (bound {bound}, 200 calls at once)"
         assert handled == len(outcomes) - len(before_handler), "a call shed by gRPC's bound reached a handler"
