@@ -111,8 +111,11 @@ def _decode_checked(message: cloud_pb2.QuantizedEmbedding | Encoded) -> np.ndarr
 def decode_rows(messages: Sequence[cloud_pb2.QuantizedEmbedding | Encoded]) -> np.ndarray:
     """float32 [rows, dim] from vectors that passed ``check``, all of one dim: int8 rows, the usual case, are
     decoded together, in a few numpy calls for the whole batch."""
+    dim = messages[0].dim
+    if any(message.dim != dim for message in messages):
+        raise CodecError(f"embeddings of dims {sorted({message.dim for message in messages})} cannot form one batch")
     if all(message.encoding == INT8 for message in messages):
-        rows = np.frombuffer(b"".join(message.values for message in messages), np.int8).reshape(len(messages), -1)
+        rows = np.frombuffer(b"".join(message.values for message in messages), np.int8).reshape(len(messages), dim)
         return np.multiply(rows, np.array([[message.scale] for message in messages], np.float32), dtype=np.float32)
     return np.stack([_decode_checked(message) for message in messages])
 

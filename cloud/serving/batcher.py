@@ -59,8 +59,10 @@ class _Pending(Generic[I, O]):
     enqueued: float
 
 
-class Timed(NamedTuple, Generic[O]):
-    """A result with the time its call spent waiting for a batch and in the model."""
+@dataclass(slots=True)
+class Timed(Generic[O]):
+    """A result with the time its call spent waiting for a batch and in the model (made once per call: not frozen,
+    whose checks would cost more than the rest of its making)."""
 
     output: O
     queue_s: float

@@ -1,7 +1,7 @@
 """Prometheus metrics of the cloud server, in a registry of its own (one per server).
 
 The per-call counts are plain Python numbers, exported when Prometheus scrapes: the event loop is their only
-writer, so a call pays an addition, not a lock and a label lookup (prometheus_client's objects cost a few
+writer (a writer on another thread would lose counts), so a call pays an addition, not a lock and a label lookup (prometheus_client's objects cost a few
 microseconds per update, a tenth of a split call's whole serving cost).
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from cloud.serving.batcher import BatchObserver
 
@@ -37,7 +38,7 @@ class Histogram:
     def family(self, name: str, documentation: str, model: str) -> HistogramMetricFamily:
         """This histogram as Prometheus exposes it (cumulative buckets)."""
         cumulative, running = [], 0
-        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*map(floatToGoString, self.bounds), "+Inf"), self.counts, strict=True):
             running += count
             cumulative.append((bound, running))
         family = HistogramMetricFamily(name, documentation, labels=["model"])

@@ -132,7 +132,7 @@ class ServingModels:
             edge[row, : len(call.ids)] = call.edge_scores
         out = self._scores(decode_rows([call.user for call in calls]), full_ids, edge, [call.unix_time_s for call in calls],
                            [call.prior_day_unix_s for call in calls])
-        return [row[: len(call.ids)] for row, call in zip(out.tolist(), calls)]  # zip stops at the batch's own rows
+        return [row[: len(call.ids)] for row, call in zip(out[: len(calls)].tolist(), calls, strict=True)]
 
     def _candidate_arrays(self, rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Empty candidate ids and edge scores for ``rows`` rows, padded to a batch bucket and to K candidates."""

@@ -53,6 +53,8 @@ def _full_batch(items: list[FullInput]) -> list[np.ndarray]:
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best scores, best first (stable on ties)."""
+    if len(scores) <= 256:  # a small catalogue: one sort is cheaper than a partition and a sort
+        return np.argsort(-scores, kind="stable")[:k]
     part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
     return part[np.argsort(-scores[part], kind="stable")]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -32,7 +33,8 @@ class RerankInput(NamedTuple):
     """The day of the popularity prior the device's edge model was fed; 0 = its release's."""
 
 
-class FullInput(NamedTuple):
+@dataclass(frozen=True)
+class FullInput:
     """A validated cloud-route call, as the teacher's input arrays."""
 
     models: ServingModels
