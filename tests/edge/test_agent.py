@@ -8,10 +8,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from cloud.serving.server import ServeSettings
+from cloud.serving.validation import RerankInput
 from edge.server import AgentSettings
 from splitrank.client import InvalidRequestError
 from splitrank.netem import NetemProxy, NetworkProfile
@@ -172,13 +172,13 @@ def test_the_per_item_history_form_ranks_like_the_sdks_columns(agent: AgentThrea
 def test_private_split_calls_carry_no_history_item_and_still_rank_the_repeats(tiny_bundle: Path, cloud: ServerThread,
                                                                                monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     models, carried = cloud.running.repository.current, []
-    rerank = models.rerank
+    rerank_calls = models.rerank_calls
 
-    def recording(user: np.ndarray, ids: np.ndarray, *args: object) -> np.ndarray:
-        carried.append(ids.copy())  # what the cloud server received, as its reranker sees it
-        return rerank(user, ids, *args)
+    def recording(calls: list[RerankInput]) -> list[list[float]]:
+        carried.extend(call.ids for call in calls)  # what the cloud server received, as its reranker sees it
+        return rerank_calls(calls)
 
-    monkeypatch.setattr(models, "rerank", recording)
+    monkeypatch.setattr(models, "rerank_calls", recording)
     proxy = NetemProxy("127.0.0.1", cloud.running.port, NetworkProfile("lan", 0.0))
     running = AgentThread(AgentSettings(repository=tiny_bundle, policy="split", split_mode=mode), [proxy])
     history = catalogue_history(tiny_bundle, 12)
@@ -190,7 +190,7 @@ def test_private_split_calls_carry_no_history_item_and_still_rank_the_repeats(ti
         running.close()
     assert (answer.route, answer.degraded) == ("split", False), answer.degraded_reason
     history_ids = {codes.index(code) for code, _, _ in history}
-    sent = set(np.concatenate(carried).ravel().tolist()) - {0}
+    sent = {item for ids in carried for item in ids}
     repeats = {code for code, _, _ in history}
     if mode == "standard":
         assert history_ids <= sent  # unchanged: the call names the whole history
