@@ -34,16 +34,17 @@ def sheds_with_resource_exhausted(environ: Mapping[str, str] | None = None) -> b
 
 
 def core_admission_options(max_batch_size: int, environ: Mapping[str, str] | None = None) -> list[tuple[str, int]]:
-    """Channel arguments that bound the calls waiting in the core for the event loop: past three eighths of a
-    batch of them (soft) the core starts refusing new calls, past three quarters (hard) it refuses them all.
+    """Channel arguments that bound the calls waiting in the core for the event loop: past a quarter of a
+    batch of them (soft) the core starts refusing new calls, past half a batch (hard) it refuses them all.
     The loop takes a pending call in microseconds when it keeps up, so calls waiting there are pure queueing
     added to the latency of every call accepted after them (the batcher's own queue is bounded apart). At
     twice the capacity in ``splitrank bench cloud`` (batch 64), 64/128 held accepted calls 46 ms (p50),
-    32/64 27 ms, 24/48 23 ms, 16/32 18 ms, the last shedding a few calls at half the capacity (README).
+    32/64 27 ms, 24/48 23 ms, 16/32 18 ms; once the split path got cheaper, 16/32 kept the overload p99 at
+    2.6-2.7x the half-load p99 where 24/48 gave 2.8-3.8x, both shedding about 1% at half the capacity (README).
     None (gRPC's defaults) unless the process's transport answers such refusals with RESOURCE_EXHAUSTED."""
     if not sheds_with_resource_exhausted(environ):
         return []
-    hard = max(3 * max_batch_size // 4, 16)
+    hard = max(max_batch_size // 2, 16)
     return [("grpc.server.max_pending_requests", hard // 2), ("grpc.server.max_pending_requests_hard_limit", hard)]
 
 

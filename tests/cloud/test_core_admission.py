@@ -32,7 +32,7 @@ def test_environment_adds_the_experiment_and_keeps_the_others() -> None:
 def test_the_core_is_bounded_only_where_it_refuses_with_resource_exhausted() -> None:
     assert core_admission_options(64, {}) == []  # the default transport would drop refused calls (CANCELLED)
     options = dict(core_admission_options(64, core_admission_environment({})))
-    assert options == {"grpc.server.max_pending_requests": 24, "grpc.server.max_pending_requests_hard_limit": 48}
+    assert options == {"grpc.server.max_pending_requests": 16, "grpc.server.max_pending_requests_hard_limit": 32}
 
 
 def _requests(bundle: Path, count: int) -> list[bytes]:
