@@ -179,15 +179,18 @@ class RankingEngine:
         edge_started = time.perf_counter()
         try:
             result = model.run(items, age, count, ctx, prior)
-            if result.candidate_ids.min() < 1 or result.candidate_ids.max() > model.catalogue_size:
+            candidates = result.candidate_ids.tolist()  # Python's min and max over a few dozen ints beat two numpy reductions
+            if min(candidates) < 1 or max(candidates) > model.catalogue_size:
                 raise IndexError(f"candidate ids outside the catalogue 1..{model.catalogue_size}")
         except (RuntimeError, ValueError, IndexError) as err:
             self.stats.errors += 1
             raise EdgeModelFailed(f"edge model {model.version} failed: {type(err).__name__}: {err}") from err
         router_started = time.perf_counter()
-        now_s = context[0] or time.time()
-        signals = RouteSignals(result, items, ctx, prior_age_days=prior.age_days(now_s), model_age_days=max(now_s - model.release_unix_s, 0) / 86400,
-                               value=query.value)
+        signals = None
+        if self.router.needs_signals(query.route):
+            now_s = context[0] or time.time()
+            signals = RouteSignals(result, items, ctx, prior_age_days=prior.age_days(now_s),
+                                   model_age_days=max(now_s - model.release_unix_s, 0) / 86400, value=query.value)
         deadline_at = started + budget_s
         decision = self.router.decide(signals, query.route, deadline_at - router_started - self.margin.seconds(), self.links)
         done = time.perf_counter()

@@ -209,6 +209,10 @@ class Router:
             self._threshold = max(float(np.quantile(self._recent(), quantile)), floor)
         return score >= self._threshold
 
+    def needs_signals(self, forced: str | None) -> bool:
+        """Whether ``decide`` reads the request's ``RouteSignals``: only when the policy chooses and the app forced no route."""
+        return not forced and self.config.policy in CHOOSING_POLICIES
+
     def decide(self, signals: RouteSignals | None, forced: str | None, deadline_left_s: float | None, links: list[CloudLink]) -> Decision:
         """The route for one request (``forced`` by the app, else by the policy) and the endpoint to call;
         ``signals`` are needed by the threshold and learned policies only."""

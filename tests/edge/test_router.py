@@ -125,6 +125,18 @@ def test_failover_keeps_the_route_and_a_degradation_is_the_routers_call() -> Non
     assert forced.route == "local" and forced.degraded
 
 
+def test_only_a_choosing_policy_reads_the_signals() -> None:
+    model = _model(np.random.default_rng(6), _signals(np.random.default_rng(6), 300))[0]
+    link = CloudLink(Endpoint("a", "127.0.0.1:1"))
+    for policy in ("local", "split", "cloud", "threshold", "learned"):
+        router = Router(RouterConfig(policy=policy), model)
+        assert router.needs_signals(None) == (policy in ("threshold", "learned"))
+        assert not router.needs_signals("split")
+        if not router.needs_signals(None):  # the agent skips building them: the decision must not need them
+            assert router.decide(None, None, 1.0, [link]).route == ("local" if policy == "local" else policy)
+        assert router.decide(None, "cloud", 1.0, [link]).route == "cloud"
+
+
 def test_budget_caps_the_fraction_and_config_changes_live() -> None:
     rng = np.random.default_rng(3)
     model, _ = _model(rng, _signals(rng, 500))
