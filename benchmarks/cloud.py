@@ -37,6 +37,7 @@ from benchmarks.cloud_load import HUNG, RERANK_METHOD, LoadResult, LoadSpec, per
 from benchmarks.cloud_server import ECHO_METHOD, TUNE_METHOD
 from benchmarks.cores import CoreSplit, cpu_seconds, pin, split_cores
 from cloud.serving.core_admission import core_admission_environment
+from cloud.serving.settings import DEFAULT_MAX_BATCH_SIZE
 from protos.v1 import cloud_pb2
 from splitrank.ports import free_port
 from splitrank.processes import ManagedProcess, port_open
@@ -160,7 +161,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
     unbounded_wait = CAPACITY_ADMISSION  # throughput phases measure capacity, not the admission policy
     closed = LoadSpec(port=0, bundle=str(bundle), clients=clients, seconds=seconds, deadline_s=10.0)
     progress(f"batching: {clients} concurrent clients, real reranker, batching on")
-    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), *unbounded_wait,
+    with server_process(repository, "--max-batch-size", str(DEFAULT_MAX_BATCH_SIZE), "--max-delay-ms", str(max_delay_ms), *unbounded_wait,
                         cores=cores.server, workers=workers) as server:
         batched = serve_load(server, replace(closed, port=server.port), cores, processes)
     progress(f"batching: {clients} concurrent clients, real reranker, batching off")
@@ -168,7 +169,7 @@ def run_cloud_benchmark(bundle: Path, *, calls: int = 2000, clients: int = 64, s
         unbatched = serve_load(server, replace(closed, port=server.port), cores, processes)
     capacity = batched.load.ok_rps
     progress(f"overload: open loop at half ({capacity / 2:.0f}/s) and twice ({capacity * 2:.0f}/s) the capacity, default admission")
-    with server_process(repository, "--max-batch-size", "64", "--max-delay-ms", str(max_delay_ms), cores=cores.server,
+    with server_process(repository, "--max-batch-size", str(DEFAULT_MAX_BATCH_SIZE), "--max-delay-ms", str(max_delay_ms), cores=cores.server,
                         workers=workers) as server:
         open_loop = LoadSpec(port=server.port, bundle=str(bundle), seconds=overload_seconds, deadline_s=deadline_s)
         half = serve_load(server, replace(open_loop, open_rate=capacity / 2), cores, processes)

@@ -19,6 +19,7 @@ from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository
 from cloud.serving.server import in_flight_limit
 from cloud.serving.service import CloudRankerService
+from cloud.serving.settings import DEFAULT_MAX_BATCH_SIZE
 from cloud.serving.validation import RerankInput
 from core.bundle import load_manifest
 from protos.v1 import cloud_pb2_grpc
@@ -45,7 +46,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repository", type=Path, required=True)
     parser.add_argument("--trivial", action="store_true")
-    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE)
     parser.add_argument("--max-delay-ms", type=float, default=2.0)
     parser.add_argument("--max-queue", type=int, default=128)
     parser.add_argument("--max-queue-wait-ms", type=float, default=50.0)

@@ -41,7 +41,7 @@ def core_admission_options(max_batch_size: int, environ: Mapping[str, str] | Non
     twice the capacity in ``splitrank bench cloud`` (batch 64), 64/128 held accepted calls 46 ms (p50),
     32/64 27 ms, 24/48 23 ms, 16/32 18 ms; once the split path got cheaper, 16/32 kept the overload p99 at
     2.6-2.7x the half-load p99 where 24/48 gave 2.8-3.8x, both shedding about 1% at half the capacity (README).
-    None (gRPC's defaults) unless the process's transport answers such refusals with RESOURCE_EXHAUSTED."""
+    At the default batch of 32 the bound is 8/16. None (gRPC's defaults) unless the process's transport answers such refusals with RESOURCE_EXHAUSTED."""
     if not sheds_with_resource_exhausted(environ):
         return []
     hard = max(max_batch_size // 2, 16)

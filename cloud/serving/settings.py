@@ -12,6 +12,12 @@ from pydantic_settings import SettingsConfigDict
 from core.bundle import DEFAULT_REPOSITORY
 from core.settings import Port, ProgramSettings
 
+DEFAULT_MAX_BATCH_SIZE = 32
+"""Largest batch per model call. 32, not 64: at 64 concurrent clients the batches average ~18 calls either way
+(throughput within 2%), but at twice the capacity batches fill to the cap, and an accepted call waits up to two
+of them: 64-call batches put the overload p99 at 3.0x and, in some runs, 18-20x the half-load p99 (~190 ms),
+32-call batches at 1.6-2.3x (``splitrank bench cloud``, README)."""
+
 
 class ServeSettings(ProgramSettings):
     """Settings of ``splitrank serve-cloud``: TOML table ``[serve]``, env ``SPLITRANK_CLOUD_<NAME>``, flags."""
@@ -22,7 +28,7 @@ class ServeSettings(ProgramSettings):
     repository: Path = Field(DEFAULT_REPOSITORY, description="Model repository; the newest valid bundle serves.")
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: Port = Field(50051, description="gRPC port; 0 picks a free one.")
-    max_batch_size: PositiveInt = Field(64, description="Largest batch per model call.")
+    max_batch_size: PositiveInt = Field(DEFAULT_MAX_BATCH_SIZE, description="Largest batch per model call.")
     max_delay_ms: NonNegativeFloat = Field(2.0, description="How long a partial batch may wait for more requests.")
     max_queue: NonNegativeInt = Field(512, description="Queued requests before RESOURCE_EXHAUSTED.")
     max_queue_wait_ms: NonNegativeFloat = Field(50.0, description="A request whose estimated queue wait exceeds this is shed at once (RESOURCE_EXHAUSTED).")
