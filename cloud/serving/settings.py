@@ -13,10 +13,9 @@ from core.bundle import DEFAULT_REPOSITORY
 from core.settings import Port, ProgramSettings
 
 DEFAULT_MAX_BATCH_SIZE = 32
-"""Largest batch per model call. 32, not 64: at 64 concurrent clients the batches average ~18 calls either way
-(throughput within 2%), but at twice the capacity batches fill to the cap, and an accepted call waits up to two
-of them: 64-call batches put the overload p99 at 3.0x and, in some runs, 18-20x the half-load p99 (~190 ms),
-32-call batches at 1.6-2.3x (``splitrank bench cloud``, README)."""
+"""Largest batch per model call. 32, not 64: at 64 concurrent clients the batches average 15-18 calls either way
+(throughput within 2%), but at twice the capacity batches fill to the cap and an accepted call waits up to two of
+them: the overload p99 was 2.7-3.5x the half-load p99 at 64 and 1.6-2.3x at 32 (``splitrank bench cloud``, README)."""
 
 
 class ServeSettings(ProgramSettings):
