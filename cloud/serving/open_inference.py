@@ -17,7 +17,7 @@ import grpc
 import numpy as np
 
 from cloud.serving.scoring import ServingModels
-from cloud.serving.service import CloudRankerService, Refusal
+from cloud.serving.service import CloudRankerService, Refusal, refusal_for
 from cloud.serving.validation import RerankInput, validate_rerank
 from core.codec import FLOAT32, encode
 from core.errors import InvalidRequest
@@ -139,11 +139,11 @@ class OpenInferenceService(v2_grpc.GRPCInferenceServiceServicer):
                 items = split_rows(read_inputs(request), models, self.ranker.max_request_bytes)
             except InvalidRequest as err:
                 raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
-            results = await asyncio.gather(*(self.ranker.compute(self.ranker.rerank_batcher, item, deadline) for item in items),
-                                           return_exceptions=True)
-            refused = next((r for r in results if isinstance(r, BaseException)), None)
-            if refused is not None:
-                raise refused
+            batcher = self.ranker.rerank_batcher
+            results = await asyncio.gather(*(batcher.submit_timed(item, deadline=deadline) for item in items), return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise refusal_for(failed) if isinstance(failed, Exception) else failed
         except Refusal as refusal:
             metrics.count(method, refusal.code.name)
             await refusal.abort(context)

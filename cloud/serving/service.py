@@ -15,7 +15,7 @@ from typing import Any, NoReturn, TypeVar
 import grpc
 import numpy as np
 
-from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull, Timed
+from cloud.serving.batcher import DeadlineExpired, DynamicBatcher, QueueFull
 from cloud.serving.metrics import ServerMetrics
 from cloud.serving.repository import ModelRepository, UnknownVersion
 from cloud.serving.scoring import ServingModels
@@ -138,15 +138,6 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
             raise Refusal(grpc.StatusCode.NOT_FOUND if version else grpc.StatusCode.UNAVAILABLE, str(err.args[0])) from None
         return models, None if remaining is None else time.monotonic() + remaining
 
-    @staticmethod
-    async def compute(batcher: DynamicBatcher[Any, Any], item: Any, deadline: float | None) -> Timed[Any]:
-        """Run one validated item through its batcher: the model output with its queue and compute time;
-        raises Refusal with the status code that says why it could not run."""
-        try:
-            return await batcher.submit_timed(item, deadline=deadline)
-        except Exception as err:
-            raise refusal_for(err) from err
-
     async def _serve(self, method: str, request: Any, context: grpc.aio.ServicerContext, validate: Callable[..., Any],
                      batcher: DynamicBatcher[Any, Any], answer: Callable[[Any, Any], tuple[list[int], list[float]]]
                      ) -> cloud_pb2.CloudRankResponse:
@@ -157,7 +148,7 @@ class CloudRankerService(cloud_pb2_grpc.CloudRankerServicer):
             except InvalidRequest as err:
                 raise Refusal(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
             try:
-                timed = await batcher.submit_timed(item, deadline=deadline)  # what compute() does, one coroutine fewer per call
+                timed = await batcher.submit_timed(item, deadline=deadline)
             except Exception as err:
                 raise refusal_for(err) from err
         except Refusal as refusal:
